@@ -1,0 +1,89 @@
+// t5gemma2-dump: run the model on golden-style inputs, write every named intermediate tensor,
+// and optionally compare with a golden file.
+//
+//   t5gemma2-dump --model DIR --inputs FILE.safetensors --out FILE.safetensors
+//                 [--compare GOLDEN.safetensors] [--tolerance REL] [--bf16]
+//
+// Exit status: 0 ok, 1 a compared tensor is past tolerance, 2 bad arguments or input.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "t5gemma2/dump.hpp"
+
+namespace {
+
+void usage(std::FILE* f) {
+  std::fprintf(f,
+               "usage: t5gemma2-dump --model DIR --inputs FILE.safetensors --out FILE.safetensors\n"
+               "                     [--compare GOLDEN.safetensors] [--tolerance REL] [--bf16]\n"
+               "Runs every case found in --inputs (text.*) and writes the golden-named outputs.\n"
+               "--compare prints max |diff| per tensor (padding rows excluded) and exits 1 past\n"
+               "REL * max(1, max|ref|) (default REL 1e-5); masks must match exactly.\n"
+               "--bf16 stores the weights as bfloat16 (activations stay f32).\n");
+}
+
+template <class W>
+int run(const std::string& model_dir, const std::string& inputs_path, const std::string& out_path,
+        const std::string& compare_path, double tolerance) {
+  const t5gemma2::Model<t5gemma2::RuntimeDims, W> model(model_dir);
+  const t5gemma2::SafetensorsFile inputs(inputs_path);
+  t5gemma2::ArrayMap out;
+  bool any = false;
+  if (inputs.find("text.encoder_input_ids")) {
+    t5gemma2::run_text_case(model, inputs, "text.", out);
+    any = true;
+  }
+  if (!any) throw t5gemma2::Error(inputs_path + ": no known case (expected text.encoder_input_ids)");
+  t5gemma2::write_arrays(out, out_path);
+  std::printf("wrote %zu tensors to %s\n", out.size(), out_path.c_str());
+  if (compare_path.empty()) return 0;
+  const t5gemma2::SafetensorsFile golden(compare_path);
+  const auto cs = t5gemma2::compare_with_golden(out, golden, tolerance);
+  t5gemma2::print_comparisons(cs);
+  int failed = 0;
+  for (const auto& c : cs) failed += !c.ok;
+  std::printf("%zu tensors compared, %d past tolerance\n", cs.size(), failed);
+  return failed ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string model, inputs, out, compare;
+  double tolerance = 1e-5;
+  bool bf16 = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "t5gemma2-dump: %s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--model") model = value();
+    else if (a == "--inputs") inputs = value();
+    else if (a == "--out") out = value();
+    else if (a == "--compare") compare = value();
+    else if (a == "--tolerance") tolerance = std::atof(value().c_str());
+    else if (a == "--bf16") bf16 = true;
+    else if (a == "--help" || a == "-h") { usage(stdout); return 0; }
+    else {
+      std::fprintf(stderr, "t5gemma2-dump: unknown argument '%s'\n", a.c_str());
+      usage(stderr);
+      return 2;
+    }
+  }
+  if (model.empty() || inputs.empty() || out.empty()) {
+    usage(stderr);
+    return 2;
+  }
+  try {
+    return bf16 ? run<t5gemma2::bf16_t>(model, inputs, out, compare, tolerance)
+                : run<float>(model, inputs, out, compare, tolerance);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "t5gemma2-dump: error: %s\n", e.what());
+    return 2;
+  }
+}

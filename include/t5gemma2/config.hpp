@@ -1,0 +1,348 @@
+// t5gemma2 — model configuration, read from a Hugging Face config.json.
+//
+// Two spellings are accepted for each text stack (encoder `encoder.text_config`, decoder
+// `decoder`):
+//   * transformers v5: `layer_types` and `rope_parameters` keyed by layer type;
+//   * older Gemma 3 style: `rope_theta` (global layers), `rope_local_base_freq` (local layers),
+//     `rope_scaling` ({rope_type|type: linear, factor}) and `sliding_window_pattern`
+//     (layer i is global iff (i + 1) % pattern == 0) instead of `layer_types`.
+// Every missing or malformed key raises Error naming its full path, e.g. "decoder.hidden_size".
+#pragma once
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "t5gemma2/error.hpp"
+
+T5GEMMA2_NAMESPACE_BEGIN
+
+enum class LayerType { kSliding, kFull };
+
+inline const char* layer_type_name(LayerType t) {
+  return t == LayerType::kSliding ? "sliding_attention" : "full_attention";
+}
+
+struct RopeParams {
+  double theta = 10000.0;
+  double linear_factor = 1.0;  // inv_freq is divided by this ("linear" scaling); 1 = none
+};
+
+struct TextConfig {
+  int vocab_size = 0;
+  int hidden_size = 0;
+  int intermediate_size = 0;
+  int num_layers = 0;
+  int num_heads = 0;
+  int num_kv_heads = 0;
+  int head_dim = 0;
+  double query_pre_attn_scalar = 0;
+  int sliding_window = 0;
+  double rms_norm_eps = 1e-6;
+  std::optional<double> attn_logit_softcapping;
+  std::optional<double> final_logit_softcapping;
+  std::vector<LayerType> layer_types;
+  RopeParams rope_local;   // sliding_attention layers
+  RopeParams rope_global;  // full_attention layers
+};
+
+struct VisionConfig {
+  int hidden_size = 0;
+  int intermediate_size = 0;
+  int num_layers = 0;
+  int num_heads = 0;
+  int num_channels = 3;
+  int image_size = 0;
+  int patch_size = 0;
+  double layer_norm_eps = 1e-6;
+
+  int patches_per_side() const { return image_size / patch_size; }
+  int num_patches() const { return patches_per_side() * patches_per_side(); }
+  int head_dim() const { return hidden_size / num_heads; }
+};
+
+struct ModelConfig {
+  TextConfig encoder;
+  TextConfig decoder;
+  VisionConfig vision;
+  int mm_tokens_per_image = 256;
+  int boi_token_id = 255999;
+  int eoi_token_id = 256000;
+  int image_token_id = 256001;
+  int pad_token_id = 0;
+  int bos_token_id = 2;
+  int decoder_start_token_id = 2;
+  std::vector<int> eos_token_ids{1};
+  bool tie_word_embeddings = true;
+
+  // Side of the square average-pooling window that turns the patch grid into
+  // mm_tokens_per_image tokens (4 for the released 64x64 grid -> 16x16 tokens).
+  int pool_kernel() const {
+    const int tokens_per_side = int(std::lround(std::sqrt(double(mm_tokens_per_image))));
+    return vision.patches_per_side() / tokens_per_side;
+  }
+};
+
+namespace config_detail {
+
+using json = nlohmann::json;
+
+struct Reader {
+  const json& j;
+  std::string path;  // e.g. "decoder." (with trailing dot) or "" at the top level
+
+  std::string key(const std::string& k) const { return path + k; }
+  bool has(const std::string& k) const { return j.contains(k) && !j[k].is_null(); }
+
+  const json& at(const std::string& k) const {
+    if (!has(k)) throw Error("config.json: missing key '" + key(k) + "'");
+    return j[k];
+  }
+  int integer(const std::string& k) const {
+    const json& v = at(k);
+    if (!v.is_number_integer()) throw Error("config.json: '" + key(k) + "' must be an integer");
+    const int64_t x = v.get<int64_t>();
+    if (x < 0 || x > (int64_t(1) << 30)) throw Error("config.json: '" + key(k) + "' = " + std::to_string(x) + " is out of range");
+    return int(x);
+  }
+  int integer_or(const std::string& k, int fallback) const { return has(k) ? integer(k) : fallback; }
+  double number(const std::string& k) const {
+    const json& v = at(k);
+    if (!v.is_number()) throw Error("config.json: '" + key(k) + "' must be a number");
+    return v.get<double>();
+  }
+  double number_or(const std::string& k, double fallback) const { return has(k) ? number(k) : fallback; }
+  std::optional<double> optional_number(const std::string& k) const {
+    if (!has(k)) return std::nullopt;
+    return number(k);
+  }
+  Reader child(const std::string& k) const {
+    const json& v = at(k);
+    if (!v.is_object()) throw Error("config.json: '" + key(k) + "' must be an object");
+    return Reader{v, key(k) + "."};
+  }
+};
+
+inline void positive(const Reader& r, const std::string& k, double v) {
+  if (!(v > 0)) throw Error("config.json: '" + r.key(k) + "' must be positive");
+}
+
+// One rope_parameters entry: {"rope_type": "default"|"linear", "rope_theta": x, "factor": f}.
+inline RopeParams parse_rope_entry(const Reader& r) {
+  RopeParams p;
+  p.theta = r.number("rope_theta");
+  const std::string type = r.has("rope_type") ? r.at("rope_type").get<std::string>()
+                           : r.has("type")    ? r.at("type").get<std::string>()
+                                              : "default";
+  if (type == "linear") {
+    p.linear_factor = r.number("factor");
+  } else if (type != "default") {
+    throw Error("config.json: '" + r.key("rope_type") + "' = '" + type + "' is not supported (default or linear)");
+  }
+  positive(r, "rope_theta", p.theta);
+  positive(r, "factor", p.linear_factor);
+  return p;
+}
+
+inline TextConfig parse_text(const Reader& r) {
+  TextConfig c;
+  c.vocab_size = r.integer("vocab_size");
+  c.hidden_size = r.integer("hidden_size");
+  c.intermediate_size = r.integer("intermediate_size");
+  c.num_layers = r.integer("num_hidden_layers");
+  c.num_heads = r.integer("num_attention_heads");
+  c.num_kv_heads = r.integer_or("num_key_value_heads", c.num_heads);
+  c.head_dim = r.integer_or("head_dim", c.num_heads ? c.hidden_size / c.num_heads : 0);
+  c.query_pre_attn_scalar = r.number_or("query_pre_attn_scalar", c.head_dim);
+  c.sliding_window = r.integer("sliding_window");
+  c.rms_norm_eps = r.number_or("rms_norm_eps", 1e-6);
+  c.attn_logit_softcapping = r.optional_number("attn_logit_softcapping");
+  c.final_logit_softcapping = r.optional_number("final_logit_softcapping");
+  for (const char* k : {"vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+                        "num_attention_heads", "num_key_value_heads", "head_dim", "sliding_window"}) {
+    if (r.has(k)) positive(r, k, r.integer(k));
+  }
+  positive(r, "query_pre_attn_scalar", c.query_pre_attn_scalar);
+  positive(r, "rms_norm_eps", c.rms_norm_eps);
+  if (c.attn_logit_softcapping) positive(r, "attn_logit_softcapping", *c.attn_logit_softcapping);
+  if (c.final_logit_softcapping) positive(r, "final_logit_softcapping", *c.final_logit_softcapping);
+  if (c.num_heads % c.num_kv_heads != 0)
+    throw Error("config.json: '" + r.key("num_attention_heads") + "' (" + std::to_string(c.num_heads) +
+                ") is not a multiple of '" + r.key("num_key_value_heads") + "' (" + std::to_string(c.num_kv_heads) + ")");
+  if (c.head_dim % 2 != 0) throw Error("config.json: '" + r.key("head_dim") + "' must be even (RoPE pairs)");
+
+  // Layer types.
+  if (r.has("layer_types")) {
+    const auto& lt = r.at("layer_types");
+    if (!lt.is_array()) throw Error("config.json: '" + r.key("layer_types") + "' must be an array");
+    for (const auto& t : lt) {
+      const std::string s = t.is_string() ? t.get<std::string>() : "";
+      if (s == "sliding_attention") c.layer_types.push_back(LayerType::kSliding);
+      else if (s == "full_attention") c.layer_types.push_back(LayerType::kFull);
+      else throw Error("config.json: '" + r.key("layer_types") + "' has unknown entry '" + t.dump() + "'");
+    }
+    if (int(c.layer_types.size()) != c.num_layers)
+      throw Error("config.json: '" + r.key("layer_types") + "' has " + std::to_string(c.layer_types.size()) +
+                  " entries but num_hidden_layers is " + std::to_string(c.num_layers));
+  } else {
+    const int pattern = r.has("sliding_window_pattern") ? r.integer("sliding_window_pattern")
+                                                        : r.integer_or("_sliding_window_pattern", 6);
+    positive(r, "sliding_window_pattern", pattern);
+    for (int i = 0; i < c.num_layers; ++i)
+      c.layer_types.push_back((i + 1) % pattern == 0 ? LayerType::kFull : LayerType::kSliding);
+  }
+
+  // RoPE.
+  if (r.has("rope_parameters")) {
+    const Reader rp = r.child("rope_parameters");
+    c.rope_local = parse_rope_entry(rp.child("sliding_attention"));
+    c.rope_global = parse_rope_entry(rp.child("full_attention"));
+  } else {
+    c.rope_global.theta = r.number_or("rope_theta", 1000000.0);
+    c.rope_local.theta = r.number_or("rope_local_base_freq", 10000.0);
+    if (r.has("rope_scaling")) {
+      const Reader rs = r.child("rope_scaling");
+      const std::string type = rs.has("rope_type") ? rs.at("rope_type").get<std::string>()
+                               : rs.has("type")    ? rs.at("type").get<std::string>() : "";
+      if (type != "linear")
+        throw Error("config.json: '" + rs.key("rope_type") + "' = '" + type + "' is not supported (linear)");
+      c.rope_global.linear_factor = rs.number("factor");
+      positive(rs, "factor", c.rope_global.linear_factor);
+    }
+    positive(r, "rope_theta", c.rope_global.theta);
+    positive(r, "rope_local_base_freq", c.rope_local.theta);
+  }
+  return c;
+}
+
+inline VisionConfig parse_vision(const Reader& r) {
+  VisionConfig v;
+  v.hidden_size = r.integer("hidden_size");
+  v.intermediate_size = r.integer("intermediate_size");
+  v.num_layers = r.integer("num_hidden_layers");
+  v.num_heads = r.integer("num_attention_heads");
+  v.num_channels = r.integer_or("num_channels", 3);
+  v.image_size = r.integer("image_size");
+  v.patch_size = r.integer("patch_size");
+  v.layer_norm_eps = r.number_or("layer_norm_eps", 1e-6);
+  for (const char* k : {"hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                        "image_size", "patch_size"})
+    positive(r, k, r.integer(k));
+  if (v.num_channels != 3) throw Error("config.json: '" + r.key("num_channels") + "' must be 3 (RGB)");
+  if (v.hidden_size % v.num_heads != 0)
+    throw Error("config.json: '" + r.key("hidden_size") + "' is not a multiple of '" + r.key("num_attention_heads") + "'");
+  if (v.image_size % v.patch_size != 0)
+    throw Error("config.json: '" + r.key("image_size") + "' is not a multiple of '" + r.key("patch_size") + "'");
+  return v;
+}
+
+inline std::vector<int> parse_id_list(const json& v, const std::string& key) {
+  std::vector<int> ids;
+  if (v.is_number_integer()) ids.push_back(v.get<int>());
+  else if (v.is_array()) {
+    for (const auto& x : v) {
+      if (!x.is_number_integer()) throw Error("config.json: '" + key + "' must hold integers");
+      ids.push_back(x.get<int>());
+    }
+  } else {
+    throw Error("config.json: '" + key + "' must be an integer or a list of integers");
+  }
+  return ids;
+}
+
+}  // namespace config_detail
+
+inline ModelConfig parse_model_config_json(const std::string& text);
+
+// Parses the JSON text of a T5Gemma 2 config.json. Throws Error naming the bad key.
+inline ModelConfig parse_model_config(const std::string& text) {
+  try {
+    return parse_model_config_json(text);
+  } catch (const nlohmann::json::exception& e) {  // a value of the wrong JSON type
+    throw Error(std::string("config.json: ") + e.what());
+  }
+}
+
+inline ModelConfig parse_model_config_json(const std::string& text) {
+  using config_detail::Reader;
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) throw Error("config.json: not a valid JSON object");
+  const Reader top{j, ""};
+  ModelConfig m;
+  const Reader enc = top.child("encoder");
+  m.encoder = config_detail::parse_text(enc.child("text_config"));
+  m.decoder = config_detail::parse_text(top.child("decoder"));
+  if (enc.has("vision_config")) m.vision = config_detail::parse_vision(enc.child("vision_config"));
+
+  auto id = [&](const char* k, int fallback) {
+    return enc.has(k) ? enc.integer(k) : top.integer_or(k, fallback);
+  };
+  m.mm_tokens_per_image = id("mm_tokens_per_image", 256);
+  m.boi_token_id = id("boi_token_index", 255999);
+  m.eoi_token_id = id("eoi_token_index", 256000);
+  m.image_token_id = id("image_token_index", 256001);
+  m.pad_token_id = top.integer_or("pad_token_id", 0);
+  m.bos_token_id = top.integer_or("bos_token_id", 2);
+  m.decoder_start_token_id = top.integer_or("decoder_start_token_id", m.bos_token_id);
+  if (top.has("eos_token_id")) m.eos_token_ids = config_detail::parse_id_list(j["eos_token_id"], "eos_token_id");
+  if (j.contains("tie_word_embeddings") && j["tie_word_embeddings"].is_boolean())
+    m.tie_word_embeddings = j["tie_word_embeddings"].get<bool>();
+
+  // Architecture rules of T5Gemma 2 (HF rejects these configurations too).
+  if (m.encoder.hidden_size != m.decoder.hidden_size)
+    throw Error("config.json: encoder.text_config.hidden_size (" + std::to_string(m.encoder.hidden_size) +
+                ") differs from decoder.hidden_size (" + std::to_string(m.decoder.hidden_size) + ")");
+  if (m.encoder.vocab_size != m.decoder.vocab_size)
+    throw Error("config.json: encoder.text_config.vocab_size differs from decoder.vocab_size");
+  if (!m.tie_word_embeddings) throw Error("config.json: tie_word_embeddings = false is not supported by T5Gemma 2");
+  for (auto [name, value] : {std::pair{"boi_token_index", m.boi_token_id}, std::pair{"eoi_token_index", m.eoi_token_id},
+                             std::pair{"image_token_index", m.image_token_id}}) {
+    if (value < 0 || value >= m.encoder.vocab_size)
+      throw Error(std::string("config.json: '") + name + "' = " + std::to_string(value) + " is outside the vocabulary");
+  }
+  if (m.vision.hidden_size > 0) {
+    const int side = int(std::lround(std::sqrt(double(m.mm_tokens_per_image))));
+    if (m.mm_tokens_per_image <= 0 || side * side != m.mm_tokens_per_image || m.vision.patches_per_side() % side != 0)
+      throw Error("config.json: 'mm_tokens_per_image' = " + std::to_string(m.mm_tokens_per_image) +
+                  " must be a square whose side divides the patch grid side (" +
+                  std::to_string(m.vision.patches_per_side()) + ")");
+  }
+  return m;
+}
+
+inline std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Reads DIR/config.json, and DIR/generation_config.json when present (its eos_token_id list and
+// decoder_start_token_id take precedence, as in HF generation).
+inline ModelConfig load_model_config(const std::string& dir) {
+  ModelConfig m;
+  try {
+    m = parse_model_config(read_text_file(dir + "/config.json"));
+  } catch (const Error& e) {
+    throw Error(dir + "/" + e.what());
+  }
+  std::ifstream gen(dir + "/generation_config.json");
+  if (gen) {
+    std::ostringstream ss;
+    ss << gen.rdbuf();
+    nlohmann::json g = nlohmann::json::parse(ss.str(), nullptr, false);
+    if (g.is_discarded() || !g.is_object()) throw Error(dir + "/generation_config.json: not a valid JSON object");
+    if (g.contains("eos_token_id") && !g["eos_token_id"].is_null())
+      m.eos_token_ids = config_detail::parse_id_list(g["eos_token_id"], "generation_config.eos_token_id");
+    if (g.contains("decoder_start_token_id") && g["decoder_start_token_id"].is_number_integer())
+      m.decoder_start_token_id = g["decoder_start_token_id"].get<int>();
+  }
+  return m;
+}
+
+T5GEMMA2_NAMESPACE_END

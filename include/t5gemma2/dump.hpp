@@ -1,0 +1,215 @@
+// t5gemma2 — run the model on a golden-style input file and compare with a golden file.
+//
+// Shared by the t5gemma2-dump tool and the golden tests, so both exercise the same code.
+// Names follow the goldens (see ../shared/golden README): for prefix P = "text." or "mm.",
+// inputs P encoder_input_ids, P encoder_attention_mask, P decoder_input_ids (int64 [b, n]),
+// outputs P encoder.embeddings, P encoder.layer{i}, P encoder.last_hidden_state,
+// P decoder.embeddings, P decoder.layer{i}, P decoder.last_hidden_state, P logits (f32) and
+// P {encoder,decoder}.mask.{sliding,full}_attention (u8 [b, 1, q, k]).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "t5gemma2/model.hpp"
+#include "t5gemma2/safetensors.hpp"
+
+T5GEMMA2_NAMESPACE_BEGIN
+
+// A named output array (f32 or u8 or i64), batch-major.
+struct Array {
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  std::vector<float> f32;
+  std::vector<uint8_t> u8;
+  std::vector<int64_t> i64;
+};
+
+using ArrayMap = std::map<std::string, Array>;
+
+inline void write_arrays(const ArrayMap& arrays, const std::string& path) {
+  SafetensorsWriter w;
+  for (const auto& [name, a] : arrays) {
+    if (a.dtype == DType::F32) w.add_f32(name, a.shape, a.f32.data());
+    else if (a.dtype == DType::U8) w.add_u8(name, a.shape, a.u8.data());
+    else w.add_i64(name, a.shape, a.i64.data());
+  }
+  w.write(path);
+}
+
+// An int64 input [b, n] read as rows of ints.
+inline std::vector<std::vector<int64_t>> read_rows(const SafetensorsFile& f, const std::string& name) {
+  const TensorEntry& t = f.get(name);
+  check(t.shape.size() == 2, [&] { return f.path() + ": '" + name + "' must be 2-D [batch, length], got " + shape_string(t.shape); });
+  const std::vector<int64_t> flat = to_i64_vector(t);
+  std::vector<std::vector<int64_t>> rows(std::size_t(t.shape[0]));
+  for (std::size_t b = 0; b < rows.size(); ++b)
+    rows[b].assign(flat.begin() + std::ptrdiff_t(b * std::size_t(t.shape[1])), flat.begin() + std::ptrdiff_t((b + 1) * std::size_t(t.shape[1])));
+  return rows;
+}
+
+inline std::vector<int> to_ids(const std::vector<int64_t>& row, const std::string& what) {
+  std::vector<int> ids;
+  for (int64_t v : row) {
+    check(v >= 0 && v < (int64_t(1) << 31), [&] { return what + ": token id " + std::to_string(v) + " is out of range"; });
+    ids.push_back(int(v));
+  }
+  return ids;
+}
+
+// Collects per-sample tensors/masks from an Observer and stacks them over the batch.
+class BatchCollector {
+ public:
+  explicit BatchCollector(std::string prefix) : prefix_(std::move(prefix)) {}
+
+  Observer observer() {
+    Observer o;
+    o.tensor = [this](const std::string& name, const Tensor& t) { add_f32(name, t); };
+    o.mask = [this](const std::string& name, const Mask& m) {
+      Array& a = slot(name, DType::U8, {1, m.rows, m.cols});
+      a.u8.insert(a.u8.end(), m.allowed.begin(), m.allowed.end());
+    };
+    return o;
+  }
+
+  void add_f32(const std::string& name, const Tensor& t) {
+    Array& a = slot(name, DType::F32, {t.rows, t.cols});
+    a.f32.insert(a.f32.end(), t.data.begin(), t.data.end());
+  }
+
+  void add_i64(const std::string& name, const std::vector<int64_t>& v) {
+    Array& a = slot(name, DType::I64, {int64_t(v.size())});
+    a.i64.insert(a.i64.end(), v.begin(), v.end());
+  }
+
+  // Moves everything into `out` under prefix + name.
+  void finish(ArrayMap& out) {
+    for (auto& [name, a] : arrays_) out[prefix_ + name] = std::move(a);
+    arrays_.clear();
+  }
+
+ private:
+  Array& slot(const std::string& name, DType dtype, std::vector<int64_t> per_sample) {
+    Array& a = arrays_[name];
+    if (a.shape.empty()) {
+      a.dtype = dtype;
+      a.shape.push_back(0);
+      a.shape.insert(a.shape.end(), per_sample.begin(), per_sample.end());
+    }
+    std::vector<int64_t> have(a.shape.begin() + 1, a.shape.end());
+    check(have == per_sample, [&] { return "batch entries of '" + name + "' differ in shape (pad the batch to one length)"; });
+    a.shape[0] += 1;
+    return a;
+  }
+
+  std::string prefix_;
+  std::map<std::string, Array> arrays_;
+};
+
+// Runs the text path for prefix P ("text." or "mm." without images) over the batch in `inputs`.
+template <class M>
+inline void run_text_case(const M& model, const SafetensorsFile& inputs, const std::string& prefix, ArrayMap& out) {
+  const auto enc_ids = read_rows(inputs, prefix + "encoder_input_ids");
+  const auto dec_ids = read_rows(inputs, prefix + "decoder_input_ids");
+  std::vector<std::vector<int64_t>> enc_mask;
+  if (inputs.find(prefix + "encoder_attention_mask")) enc_mask = read_rows(inputs, prefix + "encoder_attention_mask");
+  check(dec_ids.size() == enc_ids.size(), [&] { return inputs.path() + ": encoder and decoder inputs differ in batch size"; });
+  BatchCollector batch(prefix);
+  for (std::size_t b = 0; b < enc_ids.size(); ++b) {
+    std::vector<uint8_t> valid(enc_ids[b].size(), 1);
+    if (!enc_mask.empty()) {
+      check(enc_mask[b].size() == valid.size(), [&] { return inputs.path() + ": attention mask shape differs from the ids"; });
+      for (std::size_t i = 0; i < valid.size(); ++i) valid[i] = enc_mask[b][i] != 0;
+    }
+    Observer observe = batch.observer();
+    const Tensor enc = model.encode(to_ids(enc_ids[b], prefix + "encoder_input_ids"), valid, observe);
+    const Tensor dec = model.decode(to_ids(dec_ids[b], prefix + "decoder_input_ids"), enc, valid, observe);
+    batch.add_f32("logits", model.logits(dec));
+  }
+  batch.finish(out);
+}
+
+// ---- comparison ---------------------------------------------------------------------------
+
+struct Comparison {
+  std::string name;
+  bool exact = false;      // integer/mask tensors: must match exactly
+  double max_abs = 0;      // max |out − ref| over the compared rows
+  double max_ref = 0;      // max |ref| over the compared rows
+  double tolerance = 0;    // allowed max_abs
+  int64_t mismatches = 0;  // exact tensors: differing elements
+  bool ok = true;
+};
+
+// Rows excluded from the comparison: encoder rows of padding tokens (their values are
+// computed but meaningless). Returns a per-row keep flag for a [b, rows, ...] tensor.
+inline std::vector<uint8_t> rows_to_compare(const std::string& name, const std::vector<int64_t>& shape,
+                                            const SafetensorsFile& golden) {
+  const std::size_t rows = shape.size() >= 2 ? std::size_t(shape[0] * shape[1]) : 0;
+  std::vector<uint8_t> keep(rows, 1);
+  const std::size_t dot = name.find('.');
+  if (dot == std::string::npos || shape.size() != 3) return keep;
+  const std::string prefix = name.substr(0, dot + 1);
+  const bool encoder_rows = name.rfind(prefix + "encoder.", 0) == 0 && name.find(".mask.") == std::string::npos;
+  const TensorEntry* mask = golden.find(prefix + "encoder_attention_mask");
+  if (!encoder_rows || !mask || mask->numel() != int64_t(rows)) return keep;
+  const std::vector<int64_t> m = to_i64_vector(*mask);
+  for (std::size_t r = 0; r < rows; ++r) keep[r] = m[r] != 0;
+  return keep;
+}
+
+// Compares every output that the golden file also holds. f32: |Δ| ≤ rel_tol · max(1, max|ref|).
+inline std::vector<Comparison> compare_with_golden(const ArrayMap& out, const SafetensorsFile& golden, double rel_tol = 1e-5) {
+  std::vector<Comparison> result;
+  for (const auto& [name, a] : out) {
+    const TensorEntry* ref = golden.find(name);
+    if (!ref) continue;
+    Comparison c;
+    c.name = name;
+    if (ref->shape != a.shape) {
+      c.ok = false;
+      c.mismatches = -1;
+      result.push_back(c);
+      continue;
+    }
+    if (a.dtype == DType::F32) {
+      const std::vector<float> r = to_f32_vector(*ref);
+      const std::vector<uint8_t> keep = rows_to_compare(name, a.shape, golden);
+      const std::size_t row_len = keep.empty() ? r.size() : r.size() / keep.size();
+      for (std::size_t i = 0; i < r.size(); ++i) {
+        if (!keep.empty() && !keep[i / row_len]) continue;
+        c.max_abs = std::max(c.max_abs, double(std::fabs(a.f32[i] - r[i])));
+        c.max_ref = std::max(c.max_ref, double(std::fabs(r[i])));
+        if (std::isnan(a.f32[i]) != std::isnan(r[i])) c.max_abs = INFINITY;
+      }
+      c.tolerance = rel_tol * std::max(1.0, c.max_ref);
+      c.ok = c.max_abs <= c.tolerance;
+    } else {
+      c.exact = true;
+      const std::vector<int64_t> r = to_i64_vector(*ref);
+      for (std::size_t i = 0; i < r.size(); ++i) {
+        const int64_t v = a.dtype == DType::U8 ? int64_t(a.u8[i]) : a.i64[i];
+        c.mismatches += v != r[i];
+      }
+      c.ok = c.mismatches == 0;
+    }
+    result.push_back(c);
+  }
+  return result;
+}
+
+inline void print_comparisons(const std::vector<Comparison>& cs, std::FILE* f = stdout) {
+  for (const auto& c : cs) {
+    if (c.mismatches < 0) std::fprintf(f, "%-40s SHAPE MISMATCH\n", c.name.c_str());
+    else if (c.exact) std::fprintf(f, "%-40s %s  exact: %lld mismatches\n", c.name.c_str(), c.ok ? "ok  " : "FAIL", (long long)c.mismatches);
+    else
+      std::fprintf(f, "%-40s %s  max|d| %.3e  (max|ref| %.3e, tol %.1e, rel %.2e)\n", c.name.c_str(), c.ok ? "ok  " : "FAIL",
+                   c.max_abs, c.max_ref, c.tolerance, c.max_abs / std::max(1.0, c.max_ref));
+  }
+}
+
+T5GEMMA2_NAMESPACE_END

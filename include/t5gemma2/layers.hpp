@@ -1,0 +1,93 @@
+// t5gemma2 — the pieces every text layer is made of (spec §3.4, §3.7, §4.2).
+//
+//   project_queries     q = RoPE(q_norm(x̂ · Wqᵀ))                        [T, n_h·d]
+//   project_keys_values k = RoPE(k_norm(x̂ · Wkᵀ)), v = x̂ · Wvᵀ          [T, n_kv·d] each
+//                       (no RoPE for the decoder's cross keys: pass no angles)
+//   sandwich_layer      h += post_attn_norm(attn(pre_attn_norm(h)))
+//                       h += post_ffn_norm(mlp(pre_ffn_norm(h)))
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "t5gemma2/attention.hpp"
+#include "t5gemma2/mlp.hpp"
+#include "t5gemma2/norm.hpp"
+#include "t5gemma2/rope.hpp"
+#include "t5gemma2/text_weights.hpp"
+
+T5GEMMA2_NAMESPACE_BEGIN
+
+struct KeyValues {
+  Tensor k;  // [K, n_kv·d]
+  Tensor v;  // [K, n_kv·d]
+};
+
+// x̂ [T, H] -> q [T, n_h·d]
+template <class Target, class W>
+inline Tensor project_queries(const Tensor& x_hat, const AttentionWeights<W>& w, float eps, const RopeAngles& rope,
+                              int head_dim) {
+  Tensor q;
+  Ops<Target>::matmul(x_hat, w.q_proj, q);
+  rms_norm_groups(q, w.q_norm, eps);
+  apply_rope_rows(q, rope, head_dim);
+  return q;
+}
+
+// x̂ [T, H] -> k, v [T, n_kv·d]; `rope` null = keys without position (cross keys).
+template <class Target, class W>
+inline KeyValues project_keys_values(const Tensor& x_hat, const AttentionWeights<W>& w, float eps, const RopeAngles* rope,
+                                     int head_dim) {
+  KeyValues kv;
+  Ops<Target>::matmul(x_hat, w.k_proj, kv.k);
+  Ops<Target>::matmul(x_hat, w.v_proj, kv.v);
+  rms_norm_groups(kv.k, w.k_norm, eps);
+  if (rope) apply_rope_rows(kv.k, *rope, head_dim);
+  return kv;
+}
+
+// Heads concatenated [T, n_h·d] -> [T, H]
+template <class Target, class W>
+inline Tensor output_projection(const Tensor& heads, const AttentionWeights<W>& w) {
+  Tensor y;
+  Ops<Target>::matmul(heads, w.o_proj, y);
+  return y;
+}
+
+inline void add_in_place(Tensor& h, const Tensor& x) {
+  for (std::size_t i = 0; i < h.data.size(); ++i) h.data[i] += x.data[i];
+}
+
+// One encoder or decoder layer around its attention: `attend(x̂) -> [T, H]`.
+template <class Target, class W, class Attend>
+inline void sandwich_layer(Tensor& h, const TextLayerWeights<W>& w, float eps, Attend&& attend) {
+  Tensor a = attend(rms_norm_rows(h, w.pre_self_attn_layernorm, eps));
+  rms_norm_groups(a, w.post_self_attn_layernorm, eps);
+  add_in_place(h, a);
+  Tensor m = geglu_mlp<Target>(rms_norm_rows(h, w.pre_feedforward_layernorm, eps), w.mlp);
+  rms_norm_groups(m, w.post_feedforward_layernorm, eps);
+  add_in_place(h, m);
+}
+
+// Positions 0, 1, ..., n-1.
+inline std::vector<int> iota_positions(int n, int first = 0) {
+  std::vector<int> p(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) p[std::size_t(i)] = first + i;
+  return p;
+}
+
+// Observes named intermediate tensors and masks of a forward pass (t5gemma2-dump, tests).
+struct Observer {
+  std::function<void(const std::string&, const Tensor&)> tensor;
+  std::function<void(const std::string&, const Mask&)> mask;
+
+  void operator()(const std::string& name, const Tensor& t) const {
+    if (tensor) tensor(name, t);
+  }
+  void operator()(const std::string& name, const Mask& m) const {
+    if (mask) mask(name, m);
+  }
+};
+
+T5GEMMA2_NAMESPACE_END

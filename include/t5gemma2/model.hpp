@@ -1,0 +1,97 @@
+// t5gemma2 — the whole model: T5Gemma2ForConditionalGeneration.
+//
+//   Model<Dims, W, Target>
+//     Dims   model size: RuntimeDims (from config.json) or Preset270m / Preset1b / Preset4b
+//     W      weight storage: float or bf16_t (activations are always f32)
+//     Target kernels: ScalarTarget (the reference)
+//
+// Forward pass, top to bottom (spec §3–§6):
+//   x  = embed_tokens(encoder ids)           [S, H]   (+ image features at image-token rows)
+//   E  = encoder_forward(x, padding)         [S, H]
+//   y  = embed_tokens(decoder ids)           [T, H]
+//   h  = decoder_forward(y, E, padding)      [T, H]
+//   logits = lm_head(h)                      [T, V]
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "t5gemma2/checkpoint.hpp"
+#include "t5gemma2/config.hpp"
+#include "t5gemma2/decoder.hpp"
+#include "t5gemma2/dims.hpp"
+#include "t5gemma2/embedding.hpp"
+#include "t5gemma2/encoder.hpp"
+#include "t5gemma2/vision.hpp"
+
+T5GEMMA2_NAMESPACE_BEGIN
+
+template <class Dims = RuntimeDims, class W = float, class Target = ScalarTarget>
+class Model {
+ public:
+  using WeightType = W;
+  using TargetType = Target;
+
+  // Loads DIR/config.json (+ generation_config.json) and the safetensors checkpoint in DIR.
+  explicit Model(const std::string& dir)
+      : config_(load_model_config(dir)), dims_(Dims::from_config(config_)), checkpoint_(std::make_shared<Checkpoint>(dir)) {
+    text_ = load_text_weights<W>(*checkpoint_, config_);
+    has_vision_ = config_.vision.hidden_size > 0 && checkpoint_->has_prefix("encoder.vision_tower.");
+    if (has_vision_) vision_ = load_vision_weights<W>(*checkpoint_, config_.vision, config_.encoder.hidden_size);
+    checkpoint_->finish();
+    encoder_rope_ = Rope(config_.encoder);
+    decoder_rope_ = Rope(config_.decoder);
+  }
+
+  const ModelConfig& config() const { return config_; }
+  const Dims& dims() const { return dims_; }
+  const TextWeights<W>& text_weights() const { return text_; }
+  bool has_vision() const { return has_vision_; }
+  const VisionWeights<W>& vision_weights() const { return vision_; }
+  const Rope& encoder_rope() const { return encoder_rope_; }
+  const Rope& decoder_rope() const { return decoder_rope_; }
+
+  // ids [n] -> [n, H]
+  Tensor embed(const std::vector<int>& ids) const {
+    return embed_tokens(ids, text_.embed_tokens, text_.eoi_embedding, config_.eoi_token_id);
+  }
+
+  // Encoder on text ids: ids, key_valid [S] -> E [S, H]
+  Tensor encode(const std::vector<int>& ids, const std::vector<uint8_t>& key_valid, const Observer& observe = {}) const {
+    return encode_embeddings(embed(ids), key_valid, observe);
+  }
+
+  // Encoder on ready embeddings [S, H] (e.g. with image features merged).
+  Tensor encode_embeddings(Tensor embeddings, const std::vector<uint8_t>& key_valid, const Observer& observe = {}) const {
+    check(int(key_valid.size()) == embeddings.rows, "encode: attention mask length differs from the number of tokens");
+    return encoder_forward<Target>(std::move(embeddings), key_valid, text_.encoder, config_.encoder, encoder_rope_, observe);
+  }
+
+  // Teacher-forced decoder: decoder ids [T] -> final hidden state [T, H]
+  Tensor decode(const std::vector<int>& decoder_ids, const Tensor& encoder_output, const std::vector<uint8_t>& encoder_valid,
+                const Observer& observe = {}) const {
+    return decoder_forward<Target>(embed(decoder_ids), encoder_output, encoder_valid, text_.decoder, config_.decoder,
+                                   decoder_rope_, observe);
+  }
+
+  // [T, H] -> [T, V]
+  Tensor logits(const Tensor& decoder_hidden) const {
+    return lm_head<Target>(decoder_hidden, text_.embed_tokens, config_.decoder);
+  }
+
+ private:
+  ModelConfig config_;
+  Dims dims_;
+  std::shared_ptr<Checkpoint> checkpoint_;  // owns the memory maps the weights point into
+  TextWeights<W> text_;
+  bool has_vision_ = false;
+  VisionWeights<W> vision_;
+  Rope encoder_rope_;
+  Rope decoder_rope_;
+};
+
+// The reference configuration: sizes from config.json, f32 weights, scalar kernels.
+using ReferenceModel = Model<RuntimeDims, float, ScalarTarget>;
+
+T5GEMMA2_NAMESPACE_END

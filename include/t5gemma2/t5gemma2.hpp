@@ -1,0 +1,25 @@
+// t5gemma2 — umbrella header: a header-only C++ reference implementation of Google's
+// T5Gemma 2 encoder-decoder (text + SigLIP vision), validated against Hugging Face transformers.
+#pragma once
+
+#include "t5gemma2/version.hpp"
+#include "t5gemma2/error.hpp"
+#include "t5gemma2/numeric_types.hpp"
+#include "t5gemma2/safetensors.hpp"
+#include "t5gemma2/config.hpp"
+#include "t5gemma2/dims.hpp"
+#include "t5gemma2/checkpoint.hpp"
+#include "t5gemma2/tensor.hpp"
+#include "t5gemma2/ops/reduce.hpp"
+#include "t5gemma2/ops/scalar.hpp"
+#include "t5gemma2/norm.hpp"
+#include "t5gemma2/rope.hpp"
+#include "t5gemma2/masks.hpp"
+#include "t5gemma2/embedding.hpp"
+#include "t5gemma2/attention.hpp"
+#include "t5gemma2/mlp.hpp"
+#include "t5gemma2/layers.hpp"
+#include "t5gemma2/encoder.hpp"
+#include "t5gemma2/decoder.hpp"
+#include "t5gemma2/vision.hpp"
+#include "t5gemma2/model.hpp"

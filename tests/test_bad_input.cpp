@@ -1,0 +1,184 @@
+// Bad input gets a clear t5gemma2::Error naming the file, tensor or key — never a crash.
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "t5gemma2/dump.hpp"
+#include "t5gemma2/model.hpp"
+#include "test_util.hpp"
+
+using namespace t5gemma2;
+namespace fs = std::filesystem;
+
+// Writes [u64 len][header][data] exactly as given (no validation), for corrupt files.
+static void write_raw(const std::string& path, uint64_t header_len, const std::string& header, const std::string& data) {
+  std::ofstream out(path, std::ios::binary);
+  for (int i = 0; i < 8; ++i) out.put(char(header_len >> (8 * i)));
+  out << header << data;
+}
+
+static void write_raw(const std::string& path, const std::string& header, const std::string& data) {
+  write_raw(path, header.size(), header, data);
+}
+
+TEST_CASE("corrupt safetensors files are rejected with the reason") {
+  TempDir tmp;
+  const std::string f = tmp / "x.safetensors";
+  const std::string eight(8, '\0');
+
+  { std::ofstream(f, std::ios::binary) << "abc"; }
+  REQUIRE_ERROR_MENTIONS(SafetensorsFile(f), "truncated", "x.safetensors");
+
+  write_raw(f, uint64_t(1) << 40, "{}", "");
+  REQUIRE_ERROR_MENTIONS(SafetensorsFile(f), "exceeds the limit");
+
+  write_raw(f, 1000, "{}", "");
+  REQUIRE_ERROR_MENTIONS(SafetensorsFile(f), "truncated", "does not fit");
+
+  write_raw(f, "{\"a\": [", "");
+  REQUIRE_ERROR_MENTIONS(SafetensorsFile(f), "not a valid JSON");
+
+  write_raw(f, R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", eight);
+  REQUIRE_ERROR_MENTIONS(SafetensorsFile(f), "'w'", "out of range");
+
+  write_raw(f, R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+            std::string(12, '\0'));
+  REQUIRE_ERROR_MENTIONS(SafetensorsFile(f), "'b'", "overlapping");
+
+  write_raw(f, R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", eight);
+  REQUIRE_ERROR_MENTIONS(SafetensorsFile(f), "'a'", "gap");
+
+  write_raw(f, R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", eight);
+  REQUIRE_ERROR_MENTIONS(SafetensorsFile(f), "4 bytes after the last tensor");
+
+  write_raw(f, R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", std::string(4, '\0'));
+  REQUIRE_ERROR_MENTIONS(SafetensorsFile(f), "'a'", "needs 8 bytes");
+
+  write_raw(f, R"({"a":{"dtype":"Q4","shape":[2],"data_offsets":[0,1]}})", std::string(1, '\0'));
+  REQUIRE_ERROR_MENTIONS(SafetensorsFile(f), "'a'", "unsupported dtype 'Q4'");
+
+  write_raw(f, R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", eight);
+  REQUIRE_ERROR_MENTIONS(SafetensorsFile(f), "'a'", "non-negative");
+
+  write_raw(f, R"({"a":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,8]}})", eight);
+  REQUIRE_ERROR_MENTIONS(SafetensorsFile(f), "'a'", "too large");
+
+  REQUIRE_ERROR_MENTIONS(SafetensorsFile(tmp / "absent.safetensors"), "absent.safetensors", "cannot open");
+}
+
+// A copy of tiny_a whose tensors pass through `edit` (name, entry -> keep?) before writing.
+static void write_edited_tiny_a(const std::string& dir,
+                                const std::function<void(SafetensorsWriter&, const TensorEntry&)>& edit) {
+  fs::create_directories(dir);
+  fs::copy_file(test_data("tiny_a/config.json"), dir + "/config.json");
+  const SafetensorsFile src(test_data("tiny_a/model.safetensors"));
+  SafetensorsWriter w;
+  for (const TensorEntry& t : src.tensors()) edit(w, t);
+  w.write(dir + "/model.safetensors");
+}
+
+static void keep(SafetensorsWriter& w, const TensorEntry& t) { w.add(t.name, t.dtype, t.shape, t.data); }
+
+TEST_CASE("checkpoints with missing, unexpected, misshapen or mistyped tensors are rejected by name") {
+  TempDir tmp;
+  const std::string qn = "model.decoder.layers.3.self_attn.q_norm.weight";
+
+  write_edited_tiny_a(tmp / "missing", [&](SafetensorsWriter& w, const TensorEntry& t) {
+    if (t.name != qn && t.name != "model.encoder.norm.weight") keep(w, t);
+  });
+  REQUIRE_ERROR_MENTIONS(ReferenceModel(tmp / "missing"), "missing tensors (2)", "decoder.layers.3.self_attn.q_norm.weight",
+                         "encoder.norm.weight");
+
+  write_edited_tiny_a(tmp / "unexpected", [&](SafetensorsWriter& w, const TensorEntry& t) {
+    keep(w, t);
+    if (t.name == qn) w.add("model.decoder.layers.3.self_attn.bogus", t.dtype, t.shape, t.data);
+  });
+  REQUIRE_ERROR_MENTIONS(ReferenceModel(tmp / "unexpected"), "unexpected tensors (1)", "model.decoder.layers.3.self_attn.bogus");
+
+  write_edited_tiny_a(tmp / "shape", [&](SafetensorsWriter& w, const TensorEntry& t) {
+    if (t.name == qn) {
+      const std::vector<float> v(17, 0.0f);
+      w.add(t.name, DType::F32, {17}, v.data());
+    } else {
+      keep(w, t);
+    }
+  });
+  REQUIRE_ERROR_MENTIONS(ReferenceModel(tmp / "shape"), qn.c_str(), "has shape [17], expected [16]");
+
+  write_edited_tiny_a(tmp / "dtype", [&](SafetensorsWriter& w, const TensorEntry& t) {
+    if (t.name == qn) {
+      const std::vector<int64_t> v(16, 0);
+      w.add(t.name, DType::I64, {16}, v.data());
+    } else {
+      keep(w, t);
+    }
+  });
+  REQUIRE_ERROR_MENTIONS(ReferenceModel(tmp / "dtype"), qn.c_str(), "dtype I64");
+}
+
+TEST_CASE("a truncated checkpoint and a directory without weights are rejected") {
+  TempDir tmp;
+  fs::create_directories(tmp / "trunc");
+  fs::copy_file(test_data("tiny_a/config.json"), tmp / "trunc/config.json");
+  {
+    std::ifstream in(test_data("tiny_a/model.safetensors"), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::ofstream(tmp / "trunc/model.safetensors", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  }
+  REQUIRE_ERROR_MENTIONS(ReferenceModel(tmp / "trunc"), "model.safetensors", "out of range");
+
+  fs::create_directories(tmp / "empty");
+  fs::copy_file(test_data("tiny_a/config.json"), tmp / "empty/config.json");
+  REQUIRE_ERROR_MENTIONS(ReferenceModel(tmp / "empty"), "no model.safetensors");
+  REQUIRE_ERROR_MENTIONS(ReferenceModel(tmp / "nowhere"), "config.json", "cannot open");
+}
+
+TEST_CASE("malformed config.json is rejected naming the key") {
+  const std::string good = read_text_file(test_data("tiny_a/config.json"));
+  REQUIRE_NOTHROW(parse_model_config(good));
+  auto edited = [&](const std::function<void(nlohmann::json&)>& f) {
+    nlohmann::json j = nlohmann::json::parse(good);
+    f(j);
+    return j.dump();
+  };
+  REQUIRE_ERROR_MENTIONS(parse_model_config("{not json"), "not a valid JSON");
+  REQUIRE_ERROR_MENTIONS(parse_model_config(edited([](auto& j) { j["decoder"].erase("hidden_size"); })),
+                         "missing key 'decoder.hidden_size'");
+  REQUIRE_ERROR_MENTIONS(parse_model_config(edited([](auto& j) { j["encoder"]["text_config"]["num_hidden_layers"] = "six"; })),
+                         "'encoder.text_config.num_hidden_layers' must be an integer");
+  REQUIRE_ERROR_MENTIONS(parse_model_config(edited([](auto& j) { j["decoder"]["layer_types"].push_back("full_attention"); })),
+                         "decoder.layer_types", "7 entries");
+  REQUIRE_ERROR_MENTIONS(parse_model_config(edited([](auto& j) { j["decoder"]["layer_types"][0] = "chunked"; })),
+                         "decoder.layer_types", "chunked");
+  REQUIRE_ERROR_MENTIONS(parse_model_config(edited([](auto& j) { j["decoder"]["num_key_value_heads"] = 3; })),
+                         "decoder.num_attention_heads", "not a multiple");
+  REQUIRE_ERROR_MENTIONS(parse_model_config(edited([](auto& j) { j["decoder"]["hidden_size"] = 128; })),
+                         "differs from decoder.hidden_size");
+  REQUIRE_ERROR_MENTIONS(parse_model_config(edited([](auto& j) { j["decoder"]["sliding_window"] = -4; })),
+                         "decoder.sliding_window");
+  REQUIRE_ERROR_MENTIONS(
+      parse_model_config(edited([](auto& j) { j["decoder"]["rope_parameters"]["full_attention"]["rope_type"] = "yarn"; })),
+      "decoder.rope_parameters.full_attention.rope_type", "yarn");
+  REQUIRE_ERROR_MENTIONS(parse_model_config(edited([](auto& j) { j["encoder"]["image_token_index"] = 9999; })),
+                         "image_token_index", "outside the vocabulary");
+  REQUIRE_ERROR_MENTIONS(parse_model_config(edited([](auto& j) { j["encoder"]["mm_tokens_per_image"] = 3; })),
+                         "mm_tokens_per_image");
+  REQUIRE_ERROR_MENTIONS(parse_model_config(edited([](auto& j) { j.erase("encoder"); })), "missing key 'encoder'");
+  REQUIRE_ERROR_MENTIONS(parse_model_config(edited([](auto& j) { j["decoder"]["rope_parameters"] = 5; })),
+                         "'decoder.rope_parameters' must be an object");
+}
+
+TEST_CASE("dump inputs with bad ids are rejected") {
+  TempDir tmp;
+  SafetensorsWriter w;
+  const std::vector<int64_t> ids{2, 5000}, dec{2};
+  w.add_i64("text.encoder_input_ids", {1, 2}, ids.data());
+  w.add_i64("text.decoder_input_ids", {1, 1}, dec.data());
+  w.write(tmp / "in.safetensors");
+  const ReferenceModel model(test_data("tiny_a"));
+  ArrayMap out;
+  REQUIRE_ERROR_MENTIONS(run_text_case(model, SafetensorsFile(tmp / "in.safetensors"), "text.", out), "token id 5000");
+}

@@ -1,0 +1,153 @@
+// Unit tests of the model's components against their formulas (spec §3–§4).
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "t5gemma2/attention.hpp"
+#include "t5gemma2/embedding.hpp"
+#include "t5gemma2/masks.hpp"
+#include "t5gemma2/mlp.hpp"
+#include "t5gemma2/norm.hpp"
+#include "t5gemma2/rope.hpp"
+#include "test_util.hpp"
+
+using namespace t5gemma2;
+
+static bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+
+TEST_CASE("RoPE inverse frequencies follow the f32 formula bit for bit") {
+  const RopeParams local{10000.0, 1.0}, global{1000000.0, 8.0};
+  const std::vector<float> l = rope_inv_freq(local, 256), g = rope_inv_freq(global, 256);
+  REQUIRE(l.size() == 128);
+  for (int k = 0; k < 128; ++k) {
+    const float e = float(2 * k) / 256.0f;
+    CHECK(same_bits(l[std::size_t(k)], 1.0f / std::pow(10000.0f, e)));
+    CHECK(same_bits(g[std::size_t(k)], (1.0f / std::pow(1000000.0f, e)) / 8.0f));
+  }
+  CHECK(l[0] == 1.0f);
+  CHECK(g[0] == 0.125f);  // linear scaling divides by the factor
+  // Within 1 ulp-ish of the exact real-number value.
+  for (int k = 0; k < 128; ++k) CHECK(std::fabs(double(l[std::size_t(k)]) - std::pow(1e4, -k / 128.0)) <= 1.2e-7 * std::pow(1e4, -k / 128.0));
+}
+
+TEST_CASE("RoPE angles are the f32 product inv_freq·position, cos/sin within 1 ulp of exact") {
+  const std::vector<float> inv = rope_inv_freq({10000.0, 1.0}, 16);
+  const RopeAngles a = rope_angles(inv, {0, 1, 7, 511});
+  const int pos[] = {0, 1, 7, 511};
+  for (int i = 0; i < 4; ++i)
+    for (int k = 0; k < 8; ++k) {
+      const float angle = inv[std::size_t(k)] * float(pos[i]);
+      CHECK(std::fabs(a.cos.at(i, k) - std::cos(double(angle))) <= 6e-8);
+      CHECK(std::fabs(a.sin.at(i, k) - std::sin(double(angle))) <= 6e-8);
+    }
+  CHECK(a.cos.at(0, 3) == 1.0f);
+  CHECK(a.sin.at(0, 3) == 0.0f);
+}
+
+TEST_CASE("RoPE pairs element j with j + d/2 (rotate-half), not neighbours") {
+  const int d = 8;
+  std::vector<float> cos(4, 0.0f), sin(4, 1.0f);  // a rotation by 90 degrees
+  std::vector<float> v{1, 2, 3, 4, 10, 20, 30, 40};
+  apply_rope(v.data(), cos.data(), sin.data(), d);
+  // out[j] = -v[j+4], out[j+4] = v[j]
+  CHECK(v == std::vector<float>{-10, -20, -30, -40, 1, 2, 3, 4});
+}
+
+TEST_CASE("encoder sliding window is bidirectional and asymmetric by one") {
+  // W = 512: keys [q-255, q+256].
+  for (int q : {0, 300, 1000}) {
+    CHECK(encoder_window_allows(q, q - 255, 512));
+    CHECK_FALSE(encoder_window_allows(q, q - 256, 512));
+    CHECK(encoder_window_allows(q, q + 256, 512));
+    CHECK_FALSE(encoder_window_allows(q, q + 257, 512));
+  }
+  // W = 1024: [q-511, q+512]; odd W = 7: left 4 (incl. self), right 3.
+  CHECK(encoder_window_allows(600, 89, 1024));
+  CHECK_FALSE(encoder_window_allows(600, 88, 1024));
+  CHECK(encoder_window_allows(600, 1112, 1024));
+  CHECK_FALSE(encoder_window_allows(600, 1113, 1024));
+  CHECK(encoder_window_allows(10, 7, 7));
+  CHECK_FALSE(encoder_window_allows(10, 6, 7));
+  CHECK(encoder_window_allows(10, 13, 7));
+  CHECK_FALSE(encoder_window_allows(10, 14, 7));
+}
+
+TEST_CASE("encoder masks AND the window with key padding; pad query rows still see real keys") {
+  const std::vector<uint8_t> valid{1, 1, 1, 1, 0, 0};
+  const Mask full = encoder_full_mask(valid), win = encoder_window_mask(valid, 4);
+  for (int q = 0; q < 6; ++q)
+    for (int k = 0; k < 6; ++k) {
+      CHECK(full.at(q, k) == valid[std::size_t(k)]);
+      CHECK(win.at(q, k) == (valid[std::size_t(k)] && k > q - 2 && k <= q + 2));
+    }
+}
+
+TEST_CASE("decoder merged mask: causal self block (windowed on sliding layers), open cross block") {
+  const std::vector<int> pos{0, 1, 2, 3, 4, 5};
+  const std::vector<uint8_t> enc{1, 1, 0};
+  const Mask full = decoder_merged_mask(LayerType::kFull, pos, pos, enc, 3);
+  const Mask win = decoder_merged_mask(LayerType::kSliding, pos, pos, enc, 3);
+  REQUIRE(full.cols == 9);
+  for (int q = 0; q < 6; ++q) {
+    for (int k = 0; k < 6; ++k) {
+      CHECK(full.at(q, k) == (k <= q));
+      CHECK(win.at(q, k) == (k <= q && k > q - 3));  // W keys including self
+    }
+    for (int j = 0; j < 3; ++j) {
+      CHECK(full.at(q, 6 + j) == enc[std::size_t(j)]);
+      CHECK(win.at(q, 6 + j) == enc[std::size_t(j)]);
+    }
+  }
+}
+
+TEST_CASE("Gemma RMSNorm multiplies by (1 + w)") {
+  std::vector<float> x{3, 4}, w{0, 1}, y(2);
+  rms_norm(x.data(), w.data(), 2, 0.0f, y.data());
+  const float inv_rms = 1.0f / std::sqrt(12.5f);
+  CHECK(same_bits(y[0], 3 * inv_rms));
+  CHECK(same_bits(y[1], (4 * inv_rms) * 2.0f));
+  // eps is added inside the square root.
+  std::vector<float> z{0, 0};
+  rms_norm(z.data(), w.data(), 2, 1e-6f, y.data());
+  CHECK(y[0] == 0.0f);
+}
+
+TEST_CASE("soft-capping and tanh-GELU follow their formulas") {
+  CHECK(soft_cap(0.0f, 30.0f) == 0.0f);
+  CHECK(std::fabs(soft_cap(1e6f, 30.0f) - 30.0f) < 1e-5f);
+  CHECK(same_bits(soft_cap(12.0f, 30.0f), std::tanh(12.0f / 30.0f) * 30.0f));
+  for (float u : {-3.0f, -0.5f, 0.0f, 0.7f, 2.0f}) {
+    const double exact = 0.5 * u * (1 + std::tanh(std::sqrt(2 / M_PI) * (u + 0.044715 * double(u) * u * u)));
+    CHECK(std::fabs(gelu_tanh(u) - exact) < 1e-6);
+  }
+}
+
+TEST_CASE("attention: GQA groups are consecutive, masked keys get zero weight") {
+  // 2 query heads, 1 kv head, d = 2; two keys, the second masked.
+  AttentionShape a{2, 1, 2, 1.0f, {}};
+  Tensor q(1, 4), k(2, 2), v(2, 2);
+  q.data = {1, 0, 0, 1};
+  k.data = {1, 0, 0, 1};
+  v.data = {5, 6, 100, 200};
+  Mask m(1, 2);
+  m.at(0, 0) = 1;
+  const Tensor o = attention<ScalarTarget>(q, {{&k, &v}}, m, a);
+  CHECK(o.data == std::vector<float>{5, 6, 5, 6});
+  // Unmasked: softmax weights e/(e+1) and 1/(e+1) for head 0.
+  m.at(0, 1) = 1;
+  const Tensor o2 = attention<ScalarTarget>(q, {{&k, &v}}, m, a);
+  const double p0 = std::exp(1.0) / (std::exp(1.0) + 1);
+  CHECK(std::fabs(o2.at(0, 0) - (p0 * 5 + (1 - p0) * 100)) < 1e-4);
+}
+
+TEST_CASE("embedding: scale rounded to the weight type, EOI row replaced and unscaled") {
+  std::vector<float> table_f{1, 2, 3, 4, 5, 6};  // V = 3, H = 2
+  const WeightMatrix<float> table{table_f.data(), 3, 2};
+  const WeightVector eoi{-7, 9};
+  const Tensor e = embed_tokens(std::vector<int>{0, 2, 1}, table, eoi, 2);
+  const float s = float(std::sqrt(2.0));
+  CHECK(e.data == std::vector<float>{1 * s, 2 * s, -7, 9, 3 * s, 4 * s});
+  CHECK(embed_scale<bf16_t>(640) == 25.25f);
+  CHECK(embed_scale<float>(640) == float(std::sqrt(640.0)));
+  REQUIRE_ERROR_MENTIONS(embed_tokens(std::vector<int>{3}, table, eoi, 2), "token id 3", "vocabulary");
+}

@@ -1,0 +1,37 @@
+// Helpers shared by the tests.
+#pragma once
+
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "t5gemma2/error.hpp"
+
+inline std::string test_data(const std::string& rel) { return std::string(T5GEMMA2_TEST_DATA) + "/" + rel; }
+
+// A fresh temporary directory, removed at scope exit.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    char tmpl[] = "/tmp/t5gemma2-test-XXXXXX";
+    path = mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+// Requires `expr` to throw t5gemma2::Error whose message contains every given fragment.
+#define REQUIRE_ERROR_MENTIONS(expr, ...)                                               \
+  do {                                                                                  \
+    bool thrown_ = false;                                                               \
+    try {                                                                               \
+      (void)(expr);                                                                     \
+    } catch (const t5gemma2::Error& e_) {                                               \
+      thrown_ = true;                                                                   \
+      const std::string what_ = e_.what();                                              \
+      INFO("error message: " << what_);                                                 \
+      for (const char* fragment_ : {__VA_ARGS__}) CHECK(what_.find(fragment_) != std::string::npos); \
+    }                                                                                   \
+    CHECK(thrown_);                                                                     \
+  } while (0)
