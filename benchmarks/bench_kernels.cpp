@@ -41,7 +41,7 @@ static void BM_TinyForward(benchmark::State& state) {
   const SafetensorsFile inputs(dir + "/golden.safetensors");
   for (auto _ : state) {
     ArrayMap out;
-    run_text_case(model, inputs, "text.", out);
+    run_case(model, inputs, "text.", out);
     benchmark::DoNotOptimize(out.size());
   }
 }

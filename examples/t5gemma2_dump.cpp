@@ -1,13 +1,15 @@
 // t5gemma2-dump: run the model on golden-style inputs, write every named intermediate tensor,
 // and optionally compare with a golden file.
 //
-//   t5gemma2-dump --model DIR --inputs FILE.safetensors --out FILE.safetensors
+//   t5gemma2-dump --model DIR [--inputs FILE.safetensors] [--image PATH]... --out FILE.safetensors
 //                 [--compare GOLDEN.safetensors] [--tolerance REL] [--bf16]
 //
 // Exit status: 0 ok, 1 a compared tensor is past tolerance, 2 bad arguments or input.
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "t5gemma2/dump.hpp"
 
@@ -15,9 +17,10 @@ namespace {
 
 void usage(std::FILE* f) {
   std::fprintf(f,
-               "usage: t5gemma2-dump --model DIR --inputs FILE.safetensors --out FILE.safetensors\n"
+               "usage: t5gemma2-dump --model DIR [--inputs FILE.safetensors] [--image PATH]... --out FILE.safetensors\n"
                "                     [--compare GOLDEN.safetensors] [--tolerance REL] [--bf16]\n"
-               "Runs every case found in --inputs (text.*) and writes the golden-named outputs.\n"
+               "Runs every case found in --inputs (text.*, mm.*) and writes the golden-named outputs;\n"
+               "--image (repeatable) preprocesses image files into image.pixel_values [n, 3, S, S].\n"
                "--compare prints max |diff| per tensor (padding rows excluded) and exits 1 past\n"
                "REL * max(1, max|ref|) (default REL 1e-5); masks must match exactly.\n"
                "--bf16 stores the weights as bfloat16 (activations stay f32).\n");
@@ -25,16 +28,19 @@ void usage(std::FILE* f) {
 
 template <class W>
 int run(const std::string& model_dir, const std::string& inputs_path, const std::string& out_path,
-        const std::string& compare_path, double tolerance) {
+        const std::string& compare_path, double tolerance, const std::vector<std::string>& images) {
   const t5gemma2::Model<t5gemma2::RuntimeDims, W> model(model_dir);
-  const t5gemma2::SafetensorsFile inputs(inputs_path);
+  std::unique_ptr<t5gemma2::SafetensorsFile> inputs;
+  if (!inputs_path.empty()) inputs = std::make_unique<t5gemma2::SafetensorsFile>(inputs_path);
   t5gemma2::ArrayMap out;
-  bool any = false;
-  if (inputs.find("text.encoder_input_ids")) {
-    t5gemma2::run_text_case(model, inputs, "text.", out);
+  bool any = !images.empty();
+  for (const char* prefix : {"text.", "mm."}) {
+    if (inputs_path.empty() || !inputs->find(std::string(prefix) + "encoder_input_ids")) continue;
+    t5gemma2::run_case(model, *inputs, prefix, out);
     any = true;
   }
-  if (!any) throw t5gemma2::Error(inputs_path + ": no known case (expected text.encoder_input_ids)");
+  if (!images.empty()) t5gemma2::run_image_preprocessing(images, model.config().vision.image_size, out);
+  if (!any) throw t5gemma2::Error(inputs_path + ": no known case (expected text.encoder_input_ids or mm.encoder_input_ids)");
   t5gemma2::write_arrays(out, out_path);
   std::printf("wrote %zu tensors to %s\n", out.size(), out_path.c_str());
   if (compare_path.empty()) return 0;
@@ -51,6 +57,7 @@ int run(const std::string& model_dir, const std::string& inputs_path, const std:
 
 int main(int argc, char** argv) {
   std::string model, inputs, out, compare;
+  std::vector<std::string> images;
   double tolerance = 1e-5;
   bool bf16 = false;
   for (int i = 1; i < argc; ++i) {
@@ -67,6 +74,7 @@ int main(int argc, char** argv) {
     else if (a == "--out") out = value();
     else if (a == "--compare") compare = value();
     else if (a == "--tolerance") tolerance = std::atof(value().c_str());
+    else if (a == "--image") images.push_back(value());
     else if (a == "--bf16") bf16 = true;
     else if (a == "--help" || a == "-h") { usage(stdout); return 0; }
     else {
@@ -75,13 +83,13 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (model.empty() || inputs.empty() || out.empty()) {
+  if (model.empty() || (inputs.empty() && images.empty()) || out.empty()) {
     usage(stderr);
     return 2;
   }
   try {
-    return bf16 ? run<t5gemma2::bf16_t>(model, inputs, out, compare, tolerance)
-                : run<float>(model, inputs, out, compare, tolerance);
+    return bf16 ? run<t5gemma2::bf16_t>(model, inputs, out, compare, tolerance, images)
+                : run<float>(model, inputs, out, compare, tolerance, images);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "t5gemma2-dump: error: %s\n", e.what());
     return 2;

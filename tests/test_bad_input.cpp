@@ -180,5 +180,5 @@ TEST_CASE("dump inputs with bad ids are rejected") {
   w.write(tmp / "in.safetensors");
   const ReferenceModel model(test_data("tiny_a"));
   ArrayMap out;
-  REQUIRE_ERROR_MENTIONS(run_text_case(model, SafetensorsFile(tmp / "in.safetensors"), "text.", out), "token id 5000");
+  REQUIRE_ERROR_MENTIONS(run_case(model, SafetensorsFile(tmp / "in.safetensors"), "text.", out), "token id 5000");
 }

@@ -14,7 +14,7 @@ template <class W = float>
 static std::vector<float> tiny_a_logits(const std::string& dir) {
   const Model<RuntimeDims, W> model(dir);
   ArrayMap out;
-  run_text_case(model, SafetensorsFile(test_data("tiny_a/golden.safetensors")), "text.", out);
+  run_case(model, SafetensorsFile(test_data("tiny_a/golden.safetensors")), "text.", out);
   return out.at("text.logits").f32;
 }
 

@@ -13,7 +13,7 @@ static void check_text_case(const std::string& name, std::size_t expected_layers
   const ReferenceModel model(test_data(name));
   const SafetensorsFile golden(test_data(name + "/golden.safetensors"));
   ArrayMap out;
-  run_text_case(model, golden, "text.", out);
+  run_case(model, golden, "text.", out);
   const auto comparisons = compare_with_golden(out, golden, 1e-5);
 
   // Every golden output of the text path was produced and compared.
@@ -47,7 +47,7 @@ TEST_CASE("the comparison fails when the model is wrong (perturbed logits)") {
   const ReferenceModel model(test_data("tiny_a"));
   const SafetensorsFile golden(test_data("tiny_a/golden.safetensors"));
   ArrayMap out;
-  run_text_case(model, golden, "text.", out);
+  run_case(model, golden, "text.", out);
   out["text.logits"].f32[7] += 1e-4f;
   out["text.encoder.mask.full_attention"].u8[3] ^= 1;
   int failed = 0;

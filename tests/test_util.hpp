@@ -9,6 +9,9 @@
 #include "t5gemma2/error.hpp"
 
 inline std::string test_data(const std::string& rel) { return std::string(T5GEMMA2_TEST_DATA) + "/" + rel; }
+inline std::string demo_model(const std::string& rel = "") {
+  return std::string(T5GEMMA2_MODELS_DIR) + "/demo" + (rel.empty() ? "" : "/" + rel);
+}
 
 // A fresh temporary directory, removed at scope exit.
 struct TempDir {

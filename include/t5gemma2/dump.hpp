@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "t5gemma2/image.hpp"
 #include "t5gemma2/model.hpp"
 #include "t5gemma2/safetensors.hpp"
 
@@ -110,27 +111,76 @@ class BatchCollector {
   std::map<std::string, Array> arrays_;
 };
 
-// Runs the text path for prefix P ("text." or "mm." without images) over the batch in `inputs`.
+// Reads P pixel_values [n, 3, S, S] as n tensors [3, S·S] (empty when absent).
+inline std::vector<Tensor> read_pixel_values(const SafetensorsFile& f, const std::string& name) {
+  std::vector<Tensor> images;
+  const TensorEntry* t = f.find(name);
+  if (!t) return images;
+  check(t->shape.size() == 4 && t->shape[1] == 3 && t->shape[2] == t->shape[3],
+        [&] { return f.path() + ": '" + name + "' must be [n, 3, S, S], got " + shape_string(t->shape); });
+  const std::vector<float> flat = to_f32_vector(*t);
+  const int plane = int(t->shape[2] * t->shape[3]);
+  for (int64_t n = 0; n < t->shape[0]; ++n) {
+    Tensor px(3, plane);
+    std::copy(flat.begin() + std::ptrdiff_t(n * 3 * plane), flat.begin() + std::ptrdiff_t((n + 1) * 3 * plane), px.data.begin());
+    images.push_back(std::move(px));
+  }
+  return images;
+}
+
+// Runs prefix P ("text." or "mm.") over the batch in `inputs`: encoder (with images when
+// P pixel_values is present; each sample takes as many images, in order, as its image
+// tokens need), teacher-forced decoder, logits.
 template <class M>
-inline void run_text_case(const M& model, const SafetensorsFile& inputs, const std::string& prefix, ArrayMap& out) {
+inline void run_case(const M& model, const SafetensorsFile& inputs, const std::string& prefix, ArrayMap& out) {
   const auto enc_ids = read_rows(inputs, prefix + "encoder_input_ids");
   const auto dec_ids = read_rows(inputs, prefix + "decoder_input_ids");
   std::vector<std::vector<int64_t>> enc_mask;
   if (inputs.find(prefix + "encoder_attention_mask")) enc_mask = read_rows(inputs, prefix + "encoder_attention_mask");
+  const std::vector<Tensor> pixels = read_pixel_values(inputs, prefix + "pixel_values");
   check(dec_ids.size() == enc_ids.size(), [&] { return inputs.path() + ": encoder and decoder inputs differ in batch size"; });
   BatchCollector batch(prefix);
+  std::size_t next_image = 0;
   for (std::size_t b = 0; b < enc_ids.size(); ++b) {
-    std::vector<uint8_t> valid(enc_ids[b].size(), 1);
+    const std::vector<int> ids = to_ids(enc_ids[b], prefix + "encoder_input_ids");
+    std::vector<uint8_t> valid(ids.size(), 1);
     if (!enc_mask.empty()) {
       check(enc_mask[b].size() == valid.size(), [&] { return inputs.path() + ": attention mask shape differs from the ids"; });
       for (std::size_t i = 0; i < valid.size(); ++i) valid[i] = enc_mask[b][i] != 0;
     }
     Observer observe = batch.observer();
-    const Tensor enc = model.encode(to_ids(enc_ids[b], prefix + "encoder_input_ids"), valid, observe);
+    Tensor embeddings = model.embed(ids);
+    if (!pixels.empty()) {
+      const auto tokens = std::count(ids.begin(), ids.end(), model.config().image_token_id);
+      const std::size_t n_images = std::size_t(tokens) / std::size_t(model.config().mm_tokens_per_image);
+      check(next_image + n_images <= pixels.size(), [&] {
+        return inputs.path() + ": the image tokens of sample " + std::to_string(b) + " need more images than " + prefix +
+               "pixel_values holds (" + std::to_string(pixels.size()) + ")";
+      });
+      std::vector<Tensor> features;
+      for (std::size_t i = 0; i < n_images; ++i) features.push_back(model.image_features(pixels[next_image++], observe));
+      embeddings = model.encoder_embeddings(ids, features);
+    }
+    const Tensor enc = model.encode_embeddings(std::move(embeddings), valid, observe);
     const Tensor dec = model.decode(to_ids(dec_ids[b], prefix + "decoder_input_ids"), enc, valid, observe);
     batch.add_f32("logits", model.logits(dec));
   }
+  check(next_image == pixels.size(), [&] {
+    return inputs.path() + ": " + prefix + "pixel_values holds " + std::to_string(pixels.size()) + " images but the image tokens use " +
+           std::to_string(next_image);
+  });
   batch.finish(out);
+}
+
+// Preprocesses image files into "image.pixel_values" [n, 3, S, S].
+inline void run_image_preprocessing(const std::vector<std::string>& paths, int image_size, ArrayMap& out) {
+  Array a;
+  a.shape = {int64_t(paths.size()), 3, image_size, image_size};
+  for (const auto& p : paths) {
+    const Tensor px = preprocess_image(load_image(p), image_size);
+    a.f32.insert(a.f32.end(), px.data.begin(), px.data.end());
+  }
+  out["image.pixel_values"] = std::move(a);
 }
 
 // ---- comparison ---------------------------------------------------------------------------

@@ -57,6 +57,42 @@ class Model {
     return embed_tokens(ids, text_.embed_tokens, text_.eoi_embedding, config_.eoi_token_id);
   }
 
+  // Vision path for one image: pixel_values [3, size·size] -> image features [T, H]
+  // (T = mm_tokens_per_image). Observes vision.last_hidden_state and vision.projected.
+  Tensor image_features(const Tensor& pixel_values, const Observer& observe = {}) const {
+    check(has_vision_, "this checkpoint has no vision tower (encoder.vision_tower.* tensors)");
+    const int size = config_.vision.image_size;
+    check(pixel_values.rows == 3 && pixel_values.cols == size * size, [&] {
+      return "pixel_values must be [3, " + std::to_string(size) + ", " + std::to_string(size) + "] for this model";
+    });
+    const Tensor states = vision_tower<Target>(pixel_values, vision_, config_.vision);
+    observe("vision.last_hidden_state", states);
+    Tensor features = project_image<Target>(states, vision_, config_);
+    observe("vision.projected", features);
+    return features;
+  }
+
+  // Encoder input: token embeddings with the image features written over the image-token
+  // rows, images in order (spec §5.5). The image-token count must equal images × T.
+  Tensor encoder_embeddings(const std::vector<int>& ids, const std::vector<Tensor>& images) const {
+    Tensor x = embed(ids);
+    std::vector<int> slots;
+    for (int i = 0; i < int(ids.size()); ++i)
+      if (ids[std::size_t(i)] == config_.image_token_id) slots.push_back(i);
+    const std::size_t expected = images.size() * std::size_t(config_.mm_tokens_per_image);
+    check(slots.size() == expected, [&] {
+      return "the input has " + std::to_string(slots.size()) + " image tokens (id " + std::to_string(config_.image_token_id) +
+             ") but " + std::to_string(images.size()) + " image(s) × " + std::to_string(config_.mm_tokens_per_image) +
+             " tokens need " + std::to_string(expected);
+    });
+    for (std::size_t n = 0; n < slots.size(); ++n) {
+      const Tensor& f = images[n / std::size_t(config_.mm_tokens_per_image)];
+      const float* src = f.row(int(n % std::size_t(config_.mm_tokens_per_image)));
+      std::copy(src, src + x.cols, x.row(slots[n]));
+    }
+    return x;
+  }
+
   // Encoder on text ids: ids, key_valid [S] -> E [S, H]
   Tensor encode(const std::vector<int>& ids, const std::vector<uint8_t>& key_valid, const Observer& observe = {}) const {
     return encode_embeddings(embed(ids), key_valid, observe);

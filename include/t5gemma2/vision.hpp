@@ -20,6 +20,7 @@
 #include "t5gemma2/masks.hpp"
 #include "t5gemma2/attention.hpp"
 #include "t5gemma2/mlp.hpp"
+#include "t5gemma2/layers.hpp"
 #include "t5gemma2/norm.hpp"
 
 T5GEMMA2_NAMESPACE_BEGIN
@@ -89,6 +90,111 @@ inline VisionWeights<W> load_vision_weights(Checkpoint& ckpt, const VisionConfig
   w.mm_soft_emb_norm = ckpt.vector("encoder.multi_modal_projector.mm_soft_emb_norm.weight", {hv});
   w.mm_input_projection = ckpt.matrix_transposed<W>("encoder.multi_modal_projector.mm_input_projection_weight", hv, text_hidden);
   return w;
+}
+
+// ---- forward --------------------------------------------------------------------------------
+
+// LayerNorm with weight and bias over each row: y = (x − mean) · 1/√(var + eps) · w + b, mean
+// and (biased) variance in the canonical order, two passes.
+inline void layer_norm_rows(Tensor& x, const LayerNormWeights& w, float eps) {
+  const std::size_t n = std::size_t(x.cols);
+  std::vector<float> centered(n);
+  for (int r = 0; r < x.rows; ++r) {
+    float* v = x.row(r);
+    const float mean = sum(v, n) / float(n);
+    for (std::size_t i = 0; i < n; ++i) centered[i] = v[i] - mean;
+    const float inv_std = 1.0f / std::sqrt(sum_of_squares(centered.data(), n) / float(n) + eps);
+    for (std::size_t i = 0; i < n; ++i) v[i] = (centered[i] * inv_std) * w.weight[i] + w.bias[i];
+  }
+}
+
+// y = x · Wᵀ + b.  x [R, in] -> [R, out]
+template <class Target, class W>
+inline Tensor linear(const Tensor& x, const Linear<W>& l) {
+  Tensor y;
+  Ops<Target>::matmul(x, l.weight, y);
+  for (int r = 0; r < y.rows; ++r)
+    for (int c = 0; c < y.cols; ++c) y.at(r, c) += l.bias[std::size_t(c)];
+  return y;
+}
+
+// pixel_values [3, S·S] (channel-major) -> patches [N, 3·p·p], patch n = row-major over the
+// (S/p)×(S/p) grid, features in the conv kernel's (channel, ky, kx) order.
+inline Tensor unfold_patches(const Tensor& pixels, int image_size, int patch) {
+  const int side = image_size / patch;
+  Tensor out(side * side, 3 * patch * patch);
+  for (int py = 0; py < side; ++py)
+    for (int px = 0; px < side; ++px) {
+      float* dst = out.row(py * side + px);
+      for (int c = 0; c < 3; ++c)
+        for (int ky = 0; ky < patch; ++ky)
+          for (int kx = 0; kx < patch; ++kx)
+            *dst++ = pixels.at(c, (py * patch + ky) * image_size + px * patch + kx);
+    }
+  return out;
+}
+
+// Multi-head self-attention of SigLIP: biases on q/k/v/out, scale head_dim^-0.5, no mask.
+// x̂ [N, Hv] -> [N, Hv]
+template <class Target, class W>
+inline Tensor vision_self_attention(const Tensor& x_hat, const VisionLayerWeights<W>& w, const VisionConfig& c) {
+  const Tensor q = linear<Target>(x_hat, w.q_proj), k = linear<Target>(x_hat, w.k_proj), v = linear<Target>(x_hat, w.v_proj);
+  AttentionShape a;
+  a.heads = a.kv_heads = c.num_heads;
+  a.head_dim = c.head_dim();
+  a.scale = float(std::pow(double(c.head_dim()), -0.5));
+  Mask all(x_hat.rows, x_hat.rows);
+  std::fill(all.allowed.begin(), all.allowed.end(), uint8_t(1));
+  return linear<Target>(attention<Target>(q, {{&k, &v}}, all, a), w.out_proj);
+}
+
+// The SigLIP tower: pixel_values [3, S·S] -> last_hidden_state [N, Hv]
+template <class Target, class W>
+inline Tensor vision_tower(const Tensor& pixels, const VisionWeights<W>& w, const VisionConfig& c) {
+  const float eps = float(c.layer_norm_eps);
+  Tensor h = linear<Target>(unfold_patches(pixels, c.image_size, c.patch_size), w.patch_embedding);  // [N, Hv]
+  for (int n = 0; n < h.rows; ++n)
+    for (int i = 0; i < h.cols; ++i) h.at(n, i) += to_f32(w.position_embedding.row(n)[i]);
+  for (const VisionLayerWeights<W>& layer : w.layers) {
+    Tensor x_hat = h;
+    layer_norm_rows(x_hat, layer.layer_norm1, eps);
+    add_in_place(h, vision_self_attention<Target>(x_hat, layer, c));
+    x_hat = h;
+    layer_norm_rows(x_hat, layer.layer_norm2, eps);
+    Tensor m = linear<Target>(x_hat, layer.fc1);
+    for (float& u : m.data) u = gelu_tanh(u);
+    add_in_place(h, linear<Target>(m, layer.fc2));
+  }
+  layer_norm_rows(h, w.post_layernorm, eps);
+  return h;
+}
+
+// Average pooling of the patch grid, k×k windows, tokens row-major; the window is summed in
+// row-major order and divided by k² (as PyTorch's avg_pool2d). [N, Hv] -> [N / k², Hv]
+inline Tensor average_pool_patches(const Tensor& v, int patches_per_side, int kernel) {
+  const int side = patches_per_side / kernel;
+  Tensor out(side * side, v.cols);
+  for (int r = 0; r < side; ++r)
+    for (int c = 0; c < side; ++c) {
+      float* o = out.row(r * side + c);
+      for (int dy = 0; dy < kernel; ++dy)
+        for (int dx = 0; dx < kernel; ++dx) {
+          const float* src = v.row((r * kernel + dy) * patches_per_side + c * kernel + dx);
+          for (int i = 0; i < v.cols; ++i) o[i] += src[i];
+        }
+      for (int i = 0; i < v.cols; ++i) o[i] /= float(kernel * kernel);
+    }
+  return out;
+}
+
+// The multimodal projector: [N, Hv] -> image features [mm_tokens_per_image, H]
+template <class Target, class W>
+inline Tensor project_image(const Tensor& vision_states, const VisionWeights<W>& w, const ModelConfig& c) {
+  Tensor pooled = average_pool_patches(vision_states, c.vision.patches_per_side(), c.pool_kernel());
+  rms_norm_groups(pooled, w.mm_soft_emb_norm, float(c.vision.layer_norm_eps));
+  Tensor features;
+  Ops<Target>::matmul(pooled, w.mm_input_projection, features);
+  return features;
 }
 
 T5GEMMA2_NAMESPACE_END

@@ -1,0 +1,82 @@
+// Image decoding and the PIL-compatible bilinear resize.
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "t5gemma2/image.hpp"
+#include "test_util.hpp"
+
+using namespace t5gemma2;
+
+static ImageRGB8 grey_row(std::vector<uint8_t> values) {
+  ImageRGB8 img{int(values.size()), 1, {}};
+  for (uint8_t v : values) img.pixels.insert(img.pixels.end(), {v, v, v});
+  return img;
+}
+
+TEST_CASE("PIL bilinear taps: enlarging keeps the 2-tap triangle, shrinking widens it") {
+  // 2 -> 4 (enlarge): centres 0.25, 0.75, 1.25, 1.75 over inputs at 0.5 and 1.5.
+  const ResampleTaps up = pil_bilinear_taps(2, 4);
+  REQUIRE(up.first.size() == 4);
+  CHECK(up.count[0] == 1);  // xmin = int(0.25 − 1 + 0.5) = 0, xmax = int(1.75) = 1
+  CHECK(up.weights[0][0] == (1 << 22));
+  CHECK(up.count[1] == 2);
+  CHECK(up.weights[1][0] == 3 << 20);  // 0.75
+  CHECK(up.weights[1][1] == 1 << 20);  // 0.25
+  // 8 -> 2 (shrink by 4): support 4, weights of a triangle 4 wide.
+  const ResampleTaps down = pil_bilinear_taps(8, 2);
+  CHECK(down.count[0] == 6);
+  int64_t total = 0;
+  for (int32_t w : down.weights[0]) total += w;
+  CHECK(std::abs(total - (1 << 22)) <= 3);  // fixed-point weights sum to one (±rounding)
+}
+
+TEST_CASE("PIL bilinear resize on hand-computed rows") {
+  // 2 -> 4: [0, 100] -> 0, 25, 75, 100 (weights 0.75/0.25; 2^21 rounding bias).
+  const ImageRGB8 up = resize_bilinear_like_pil(grey_row({0, 100}), 4, 1);
+  CHECK(std::vector<uint8_t>{up.at(0, 0)[0], up.at(1, 0)[0], up.at(2, 0)[0], up.at(3, 0)[0]} == std::vector<uint8_t>{0, 25, 75, 100});
+  // Same size: untouched (no pass runs).
+  const ImageRGB8 same = resize_bilinear_like_pil(grey_row({7, 200, 13}), 3, 1);
+  CHECK(same.pixels == grey_row({7, 200, 13}).pixels);
+  // Halving [10, 20, 30, 40] (support 2, pixel x sampled at x + 0.5):
+  //   out 0: centre 1, taps 0..2, t = (x − 1 + 0.5)/2 = −.25, .25, .75 -> weights .75 .75 .25 = 3/7 3/7 1/7
+  //          -> (30 + 60 + 30) / 7 = 17.14 -> 17
+  //   out 1: centre 3, taps 1..3, t = −.75, −.25, .25 -> weights .25 .75 .75 = 1/7 3/7 3/7
+  //          -> (20 + 90 + 120) / 7 = 32.86 -> 33
+  const ImageRGB8 down = resize_bilinear_like_pil(grey_row({10, 20, 30, 40}), 2, 1);
+  CHECK(int(down.at(0, 0)[0]) == 17);
+  CHECK(int(down.at(1, 0)[0]) == 33);
+}
+
+TEST_CASE("normalisation is f32(v/255) then (x − 0.5) / 0.5") {
+  CHECK(normalize_pixel(0) == -1.0f);
+  CHECK(normalize_pixel(255) == 1.0f);
+  CHECK(normalize_pixel(128) == (float(128.0 / 255.0) - 0.5f) / 0.5f);
+}
+
+static std::vector<uint8_t> file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+TEST_CASE("bad images get clear errors") {
+  const std::vector<uint8_t> png = file_bytes(demo_model("images/sample_00.png"));
+  REQUIRE(png.size() > 100);
+  CHECK_NOTHROW(decode_image(png, "sample_00.png"));
+  const std::vector<uint8_t> truncated(png.begin(), png.begin() + std::ptrdiff_t(png.size() / 2));
+  REQUIRE_ERROR_MENTIONS(decode_image(truncated, "cut.png"), "cut.png", "cannot decode");
+  REQUIRE_ERROR_MENTIONS(decode_image({}, "empty.png"), "empty.png", "empty");
+  const std::string junk = "this is not an image at all";
+  REQUIRE_ERROR_MENTIONS(decode_image(std::vector<uint8_t>(junk.begin(), junk.end()), "junk.bin"), "junk.bin", "cannot decode");
+  const std::string zero = "P6\n0 0\n255\n";
+  REQUIRE_ERROR_MENTIONS(decode_image(std::vector<uint8_t>(zero.begin(), zero.end()), "zero.ppm"), "zero.ppm");
+  const std::string huge = "P6\n20000 20000\n255\n";
+  REQUIRE_ERROR_MENTIONS(decode_image(std::vector<uint8_t>(huge.begin(), huge.end()), "huge.ppm"), "20000x20000", "16384");
+  REQUIRE_ERROR_MENTIONS(load_image("/nonexistent/x.png"), "/nonexistent/x.png", "cannot open");
+}
+
+TEST_CASE("grey and other lossless formats decode to RGB like PIL's convert('RGB')") {
+  const std::string pgm = std::string("P5\n2 1\n255\n") + char(10) + char(250);
+  const ImageRGB8 img = decode_image(std::vector<uint8_t>(pgm.begin(), pgm.end()), "g.pgm");
+  CHECK(img.pixels == std::vector<uint8_t>{10, 10, 10, 250, 250, 250});
+}
