@@ -4,7 +4,7 @@
 // For query row t and query head h (kv head h / g, g = n_h / n_kv: consecutive GQA groups):
 //   s_c = (q_t,h · k_c) · scale                scale = query_pre_attn_scalar^-0.5 (f32)
 //   s_c = soft_cap(s_c, cap)                   only when AttentionShape::softcap is set
-//   p_c = exp(s_c − max) / Σ exp(s − max)      over the keys c the mask allows
+//   p_c = exp(s_c − max) / Σ exp(s − max)      over the keys c the mask allows (compacted)
 //   o_t,h = Σ_c p_c · v_c                      sequential in c (Ops::axpy)
 // attn_logit_softcapping: transformers v5.0.0 reads it into the config but T5Gemma 2's
 // attention (inherited from Gemma 3) never applies it; the tiny_b goldens (cap 50) are
@@ -44,20 +44,27 @@ inline AttentionShape attention_shape(const TextConfig& c) {
   return a;
 }
 
-// One block of keys and values: k, v [K_i, n_kv·d].
+// One block of keys and values: rows [begin, end) of k, v [K_i, n_kv·d] (end < 0: all rows).
 struct KeyValueBlock {
   const Tensor* k;
   const Tensor* v;
+  int begin = 0;
+  int end = -1;
 };
 
 // q [T, n_h·d], blocks with Σ K_i = mask.cols, mask [T, Σ K_i] -> out [T, n_h·d]
+//
+// Per query row only the visible keys take part, in key order, and the softmax sum runs over
+// that compacted list: so the result depends on WHICH keys are visible and in what order, not
+// on where they sit in the mask. A KV-cached decoder step (fewer columns) therefore gives the
+// same bits as a full recomputation.
 template <class Target>
 inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& blocks, const Mask& mask, const AttentionShape& a) {
   const int d = a.head_dim, group = a.heads / a.kv_heads;
   // Flatten the blocks into one list of key/value row pointers.
   std::vector<const float*> keys, values;
   for (const auto& b : blocks)
-    for (int r = 0; r < b.k->rows; ++r) {
+    for (int r = b.begin; r < (b.end < 0 ? b.k->rows : b.end); ++r) {
       keys.push_back(b.k->row(r));
       values.push_back(b.v->row(r));
     }
@@ -65,27 +72,29 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
   check(mask.rows == q.rows && mask.cols == n_keys, "attention: mask shape does not match queries and keys");
 
   Tensor out(q.rows, a.heads * d);
-  std::vector<float> p(static_cast<std::size_t>(n_keys));
+  std::vector<int> visible;
+  std::vector<float> p;
   for (int t = 0; t < q.rows; ++t) {
+    visible.clear();
+    for (int c = 0; c < n_keys; ++c)
+      if (mask.at(t, c)) visible.push_back(c);
+    if (visible.empty()) continue;  // no visible key (an all-padding input): output 0
+    p.resize(visible.size());
     for (int h = 0; h < a.heads; ++h) {
       const int kv = h / group;
       const float* qv = q.row(t) + h * d;
       float max_score = -INFINITY;
-      for (int c = 0; c < n_keys; ++c) {
-        if (!mask.at(t, c)) continue;
-        float s = Ops<Target>::dot(qv, keys[std::size_t(c)] + kv * d, std::size_t(d)) * a.scale;
+      for (std::size_t i = 0; i < visible.size(); ++i) {
+        float s = Ops<Target>::dot(qv, keys[std::size_t(visible[i])] + kv * d, std::size_t(d)) * a.scale;
         if (a.softcap) s = soft_cap(s, *a.softcap);
-        p[std::size_t(c)] = s;
+        p[i] = s;
         max_score = std::max(max_score, s);
       }
-      float* o = out.row(t) + h * d;
-      if (max_score == -INFINITY) continue;  // no visible key (an all-padding input): output 0
-      for (int c = 0; c < n_keys; ++c) p[std::size_t(c)] = mask.at(t, c) ? std::exp(p[std::size_t(c)] - max_score) : 0.0f;
+      for (float& x : p) x = std::exp(x - max_score);
       const float denom = sum(p.data(), p.size());
-      for (int c = 0; c < n_keys; ++c) {
-        if (!mask.at(t, c)) continue;
-        Ops<Target>::axpy(p[std::size_t(c)] / denom, values[std::size_t(c)] + kv * d, o, std::size_t(d));
-      }
+      float* o = out.row(t) + h * d;
+      for (std::size_t i = 0; i < visible.size(); ++i)
+        Ops<Target>::axpy(p[i] / denom, values[std::size_t(visible[i])] + kv * d, o, std::size_t(d));
     }
   }
   return out;
