@@ -2,7 +2,7 @@
 // and optionally compare with a golden file.
 //
 //   t5gemma2-dump --model DIR [--inputs FILE.safetensors] [--image PATH]... --out FILE.safetensors
-//                 [--compare GOLDEN.safetensors] [--tolerance REL] [--bf16]
+//                 [--compare GOLDEN.safetensors] [--tolerance REL] [--max-new-tokens N] [--bf16]
 //
 // Exit status: 0 ok, 1 a compared tensor is past tolerance, 2 bad arguments or input.
 #include <cstdio>
@@ -18,8 +18,10 @@ namespace {
 void usage(std::FILE* f) {
   std::fprintf(f,
                "usage: t5gemma2-dump --model DIR [--inputs FILE.safetensors] [--image PATH]... --out FILE.safetensors\n"
-               "                     [--compare GOLDEN.safetensors] [--tolerance REL] [--bf16]\n"
+               "                     [--compare GOLDEN.safetensors] [--tolerance REL] [--max-new-tokens N] [--bf16]\n"
                "Runs every case found in --inputs (text.*, mm.*) and writes the golden-named outputs;\n"
+               "Greedy generation (KV cache, stop at EOS or N new tokens, default 20; 0 = off) writes\n"
+               "gen.sequences / gen.step_logits (gen_mm.* for the image batch when a text batch exists).\n"
                "--image (repeatable) preprocesses image files into image.pixel_values [n, 3, S, S].\n"
                "--compare prints max |diff| per tensor (padding rows excluded) and exits 1 past\n"
                "REL * max(1, max|ref|) (default REL 1e-5); masks must match exactly.\n"
@@ -28,15 +30,21 @@ void usage(std::FILE* f) {
 
 template <class W>
 int run(const std::string& model_dir, const std::string& inputs_path, const std::string& out_path,
-        const std::string& compare_path, double tolerance, const std::vector<std::string>& images) {
+        const std::string& compare_path, double tolerance, const std::vector<std::string>& images, int max_new_tokens) {
   const t5gemma2::Model<t5gemma2::RuntimeDims, W> model(model_dir);
   std::unique_ptr<t5gemma2::SafetensorsFile> inputs;
   if (!inputs_path.empty()) inputs = std::make_unique<t5gemma2::SafetensorsFile>(inputs_path);
   t5gemma2::ArrayMap out;
   bool any = !images.empty();
-  for (const char* prefix : {"text.", "mm."}) {
-    if (inputs_path.empty() || !inputs->find(std::string(prefix) + "encoder_input_ids")) continue;
-    t5gemma2::run_case(model, *inputs, prefix, out);
+  const bool has_text = inputs && inputs->find("text.encoder_input_ids");
+  for (const std::string prefix : {"text.", "mm."}) {
+    if (!inputs || !inputs->find(prefix + "encoder_input_ids")) continue;
+    if (inputs->find(prefix + "decoder_input_ids")) t5gemma2::run_case(model, *inputs, prefix, out);
+    if (max_new_tokens > 0) {
+      // Goldens name the image batch's generation gen_mm.* next to a text batch, gen.* alone.
+      const std::string gen_prefix = prefix == "mm." && has_text ? "gen_mm." : "gen.";
+      t5gemma2::run_generation(model, *inputs, prefix, gen_prefix, max_new_tokens, out);
+    }
     any = true;
   }
   if (!images.empty()) t5gemma2::run_image_preprocessing(images, model.config().vision.image_size, out);
@@ -59,6 +67,7 @@ int main(int argc, char** argv) {
   std::string model, inputs, out, compare;
   std::vector<std::string> images;
   double tolerance = 1e-5;
+  int max_new_tokens = 20;
   bool bf16 = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -75,6 +84,7 @@ int main(int argc, char** argv) {
     else if (a == "--compare") compare = value();
     else if (a == "--tolerance") tolerance = std::atof(value().c_str());
     else if (a == "--image") images.push_back(value());
+    else if (a == "--max-new-tokens") max_new_tokens = std::atoi(value().c_str());
     else if (a == "--bf16") bf16 = true;
     else if (a == "--help" || a == "-h") { usage(stdout); return 0; }
     else {
@@ -88,8 +98,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    return bf16 ? run<t5gemma2::bf16_t>(model, inputs, out, compare, tolerance, images)
-                : run<float>(model, inputs, out, compare, tolerance, images);
+    return bf16 ? run<t5gemma2::bf16_t>(model, inputs, out, compare, tolerance, images, max_new_tokens)
+                : run<float>(model, inputs, out, compare, tolerance, images, max_new_tokens);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "t5gemma2-dump: error: %s\n", e.what());
     return 2;

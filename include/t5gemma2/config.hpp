@@ -9,6 +9,7 @@
 // Every missing or malformed key raises Error naming its full path, e.g. "decoder.hidden_size".
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -42,6 +43,7 @@ struct TextConfig {
   int head_dim = 0;
   double query_pre_attn_scalar = 0;
   int sliding_window = 0;
+  int max_position_embeddings = 0;  // 0: not given (no limit enforced)
   double rms_norm_eps = 1e-6;
   std::optional<double> attn_logit_softcapping;
   std::optional<double> final_logit_softcapping;
@@ -77,6 +79,7 @@ struct ModelConfig {
   int bos_token_id = 2;
   int decoder_start_token_id = 2;
   std::vector<int> eos_token_ids{1};
+  int max_new_tokens = 0;  // generation_config.json's default, 0 when not given
   bool tie_word_embeddings = true;
 
   // Side of the square average-pooling window that turns the patch grid into
@@ -159,6 +162,7 @@ inline TextConfig parse_text(const Reader& r) {
   c.head_dim = r.integer_or("head_dim", c.num_heads ? c.hidden_size / c.num_heads : 0);
   c.query_pre_attn_scalar = r.number_or("query_pre_attn_scalar", c.head_dim);
   c.sliding_window = r.integer("sliding_window");
+  c.max_position_embeddings = r.integer_or("max_position_embeddings", 0);
   c.rms_norm_eps = r.number_or("rms_norm_eps", 1e-6);
   c.attn_logit_softcapping = r.optional_number("attn_logit_softcapping");
   c.final_logit_softcapping = r.optional_number("final_logit_softcapping");
@@ -341,6 +345,8 @@ inline ModelConfig load_model_config(const std::string& dir) {
       m.eos_token_ids = config_detail::parse_id_list(g["eos_token_id"], "generation_config.eos_token_id");
     if (g.contains("decoder_start_token_id") && g["decoder_start_token_id"].is_number_integer())
       m.decoder_start_token_id = g["decoder_start_token_id"].get<int>();
+    if (g.contains("max_new_tokens") && g["max_new_tokens"].is_number_integer())
+      m.max_new_tokens = std::max(0, g["max_new_tokens"].get<int>());
   }
   return m;
 }

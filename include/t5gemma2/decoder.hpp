@@ -6,6 +6,8 @@
 //   k_c = k_norm(E · Wkᵀ),        v_c = E · Wvᵀ        cross keys/values, SAME Wk, Wv, k_norm,
 //                                                       NO RoPE; computed once per layer
 //   one softmax over [k_s ; k_c] with decoder_merged_mask, then o_proj.
+// The teacher-forced pass (decoder_forward) and a generation step (kv_cache.hpp) share
+// decoder_layer; they differ only in where the self keys come from.
 #pragma once
 
 #include <string>
@@ -21,11 +23,47 @@ inline KeyValues cross_keys_values(const Tensor& encoder_output, const Attention
   return project_keys_values<Target>(encoder_output, w, eps, nullptr, head_dim);
 }
 
-// q [T, n_h·d], self and cross keys/values, mask [T, T_self + S] -> [T, H]
+// The self keys a layer attends to: blocks in chronological order and their positions.
+struct SelfKeys {
+  std::vector<KeyValueBlock> blocks;
+  std::vector<int> positions;
+};
+
+// q [T, n_h·d], self keys (T_self rows over the blocks), cross keys/values, mask
+// [T, T_self + S] -> [T, H]
 template <class Target, class W>
-inline Tensor merged_attention(const Tensor& q, const KeyValues& self, const KeyValues& cross, const Mask& mask,
+inline Tensor merged_attention(const Tensor& q, const SelfKeys& self, const KeyValues& cross, const Mask& mask,
                                const AttentionWeights<W>& w, const AttentionShape& a) {
-  return output_projection<Target>(attention<Target>(q, {{&self.k, &self.v}, {&cross.k, &cross.v}}, mask, a), w);
+  std::vector<KeyValueBlock> blocks = self.blocks;
+  blocks.push_back({&cross.k, &cross.v});
+  return output_projection<Target>(attention<Target>(q, blocks, mask, a), w);
+}
+
+// One decoder layer for the new tokens at `positions` (h [T, H]). `store_self(kv)` receives
+// the new rows' self keys/values and returns every self key the queries may see — the
+// teacher-forced pass hands back the new rows themselves, generation appends them to its
+// KV cache and hands back the cache.
+template <class Target, class W, class StoreSelf>
+inline void decoder_layer(Tensor& h, const TextLayerWeights<W>& layer, const TextConfig& c, const RopeAngles& angles,
+                          const std::vector<int>& positions, const KeyValues& cross, const std::vector<uint8_t>& encoder_valid,
+                          StoreSelf&& store_self) {
+  const AttentionShape a = attention_shape(c);
+  const float eps = float(c.rms_norm_eps);
+  sandwich_layer<Target>(h, layer, eps, [&](const Tensor& x_hat) {
+    const Tensor q = project_queries<Target>(x_hat, layer.self_attn, eps, angles, a.head_dim);
+    const SelfKeys self = store_self(project_keys_values<Target>(x_hat, layer.self_attn, eps, &angles, a.head_dim));
+    const Mask mask = decoder_merged_mask(layer.type, positions, self.positions, encoder_valid, c.sliding_window);
+    return merged_attention<Target>(q, self, cross, mask, layer.self_attn, a);
+  });
+}
+
+// Cross keys/values of every decoder layer (computed once per encoder output).
+template <class Target, class W>
+inline std::vector<KeyValues> all_cross_keys_values(const Tensor& encoder_output, const StackWeights<W>& w, const TextConfig& c) {
+  std::vector<KeyValues> cross;
+  for (const auto& layer : w.layers)
+    cross.push_back(cross_keys_values<Target>(encoder_output, layer.self_attn, float(c.rms_norm_eps), c.head_dim));
+  return cross;
 }
 
 // Teacher-forced decoder: embeddings [T, H] of positions 0..T-1, encoder output E [S, H] and
@@ -33,30 +71,26 @@ inline Tensor merged_attention(const Tensor& q, const KeyValues& self, const Key
 template <class Target, class W>
 inline Tensor decoder_forward(Tensor h, const Tensor& encoder_output, const std::vector<uint8_t>& encoder_valid,
                               const StackWeights<W>& w, const TextConfig& c, const Rope& rope, const Observer& observe = {}) {
-  const AttentionShape a = attention_shape(c);
-  const float eps = float(c.rms_norm_eps);
   const std::vector<int> positions = iota_positions(h.rows);
   const RopeAngles local = rope_angles(rope.local_inv_freq, positions);
   const RopeAngles global = rope_angles(rope.global_inv_freq, positions);
-  const Mask window_mask = decoder_merged_mask(LayerType::kSliding, positions, positions, encoder_valid, c.sliding_window);
-  const Mask full_mask = decoder_merged_mask(LayerType::kFull, positions, positions, encoder_valid, c.sliding_window);
-  observe("decoder.mask.sliding_attention", window_mask);
-  observe("decoder.mask.full_attention", full_mask);
+  observe("decoder.mask.sliding_attention",
+          decoder_merged_mask(LayerType::kSliding, positions, positions, encoder_valid, c.sliding_window));
+  observe("decoder.mask.full_attention", decoder_merged_mask(LayerType::kFull, positions, positions, encoder_valid, c.sliding_window));
   observe("decoder.embeddings", h);
 
+  const std::vector<KeyValues> cross = all_cross_keys_values<Target>(encoder_output, w, c);
   for (std::size_t i = 0; i < w.layers.size(); ++i) {
     const TextLayerWeights<W>& layer = w.layers[i];
-    const bool sliding = layer.type == LayerType::kSliding;
-    const RopeAngles& angles = sliding ? local : global;
-    const KeyValues cross = cross_keys_values<Target>(encoder_output, layer.self_attn, eps, a.head_dim);
-    sandwich_layer<Target>(h, layer, eps, [&](const Tensor& x_hat) {
-      const Tensor q = project_queries<Target>(x_hat, layer.self_attn, eps, angles, a.head_dim);
-      const KeyValues self = project_keys_values<Target>(x_hat, layer.self_attn, eps, &angles, a.head_dim);
-      return merged_attention<Target>(q, self, cross, sliding ? window_mask : full_mask, layer.self_attn, a);
-    });
+    KeyValues self;
+    decoder_layer<Target>(h, layer, c, layer.type == LayerType::kSliding ? local : global, positions, cross[i], encoder_valid,
+                          [&](KeyValues kv) {
+                            self = std::move(kv);
+                            return SelfKeys{{{&self.k, &self.v}}, positions};
+                          });
     observe("decoder.layer" + std::to_string(i), h);
   }
-  rms_norm_groups(h, w.norm, eps);
+  rms_norm_groups(h, w.norm, float(c.rms_norm_eps));
   observe("decoder.last_hidden_state", h);
   return h;
 }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "t5gemma2/image.hpp"
+#include "t5gemma2/generate.hpp"
 #include "t5gemma2/model.hpp"
 #include "t5gemma2/safetensors.hpp"
 
@@ -128,48 +129,107 @@ inline std::vector<Tensor> read_pixel_values(const SafetensorsFile& f, const std
   return images;
 }
 
+// The inputs of one case (prefix P), read and checked once.
+struct CaseInputs {
+  std::vector<std::vector<int>> encoder_ids;        // [b][S]
+  std::vector<std::vector<uint8_t>> encoder_valid;  // [b][S]
+  std::vector<std::vector<int>> decoder_ids;        // [b][T] (empty when absent)
+  std::vector<std::vector<Tensor>> images;          // [b][images of sample b]
+};
+
+// Reads P encoder_input_ids, P encoder_attention_mask (optional), P decoder_input_ids
+// (optional) and P pixel_values (optional; each sample takes, in order, as many images as its
+// image tokens need).
+inline CaseInputs read_case_inputs(const SafetensorsFile& inputs, const std::string& prefix, const ModelConfig& c) {
+  CaseInputs in;
+  for (const auto& row : read_rows(inputs, prefix + "encoder_input_ids"))
+    in.encoder_ids.push_back(to_ids(row, prefix + "encoder_input_ids"));
+  const std::size_t batch = in.encoder_ids.size();
+  std::vector<std::vector<int64_t>> mask;
+  if (inputs.find(prefix + "encoder_attention_mask")) mask = read_rows(inputs, prefix + "encoder_attention_mask");
+  check(mask.empty() || mask.size() == batch, [&] { return inputs.path() + ": attention mask batch differs from the ids"; });
+  for (std::size_t b = 0; b < batch; ++b) {
+    std::vector<uint8_t> valid(in.encoder_ids[b].size(), 1);
+    if (!mask.empty()) {
+      check(mask[b].size() == valid.size(), [&] { return inputs.path() + ": attention mask shape differs from the ids"; });
+      for (std::size_t i = 0; i < valid.size(); ++i) valid[i] = mask[b][i] != 0;
+    }
+    in.encoder_valid.push_back(std::move(valid));
+  }
+  if (inputs.find(prefix + "decoder_input_ids")) {
+    for (const auto& row : read_rows(inputs, prefix + "decoder_input_ids"))
+      in.decoder_ids.push_back(to_ids(row, prefix + "decoder_input_ids"));
+    check(in.decoder_ids.size() == batch, [&] { return inputs.path() + ": encoder and decoder inputs differ in batch size"; });
+  }
+  std::vector<Tensor> pixels = read_pixel_values(inputs, prefix + "pixel_values");
+  std::size_t next = 0;
+  for (std::size_t b = 0; b < batch; ++b) {
+    in.images.emplace_back();
+    if (pixels.empty()) continue;
+    const auto tokens = std::count(in.encoder_ids[b].begin(), in.encoder_ids[b].end(), c.image_token_id);
+    const std::size_t n = std::size_t(tokens) / std::size_t(c.mm_tokens_per_image);
+    check(next + n <= pixels.size(), [&] {
+      return inputs.path() + ": the image tokens of sample " + std::to_string(b) + " need more images than " + prefix +
+             "pixel_values holds (" + std::to_string(pixels.size()) + ")";
+    });
+    for (std::size_t i = 0; i < n; ++i) in.images[b].push_back(std::move(pixels[next++]));
+  }
+  check(next == pixels.size(), [&] {
+    return inputs.path() + ": " + prefix + "pixel_values holds " + std::to_string(pixels.size()) +
+           " images but the image tokens use " + std::to_string(next);
+  });
+  return in;
+}
+
+// Encoder output of sample b (vision path first when it has images).
+template <class M>
+inline Tensor encode_sample(const M& model, const CaseInputs& in, std::size_t b, const Observer& observe = {}) {
+  std::vector<Tensor> features;
+  for (const Tensor& px : in.images[b]) features.push_back(model.image_features(px, observe));
+  Tensor embeddings = in.images[b].empty() ? model.embed(in.encoder_ids[b]) : model.encoder_embeddings(in.encoder_ids[b], features);
+  return model.encode_embeddings(std::move(embeddings), in.encoder_valid[b], observe);
+}
+
 // Runs prefix P ("text." or "mm.") over the batch in `inputs`: encoder (with images when
-// P pixel_values is present; each sample takes as many images, in order, as its image
-// tokens need), teacher-forced decoder, logits.
+// P pixel_values is present), teacher-forced decoder, logits.
 template <class M>
 inline void run_case(const M& model, const SafetensorsFile& inputs, const std::string& prefix, ArrayMap& out) {
-  const auto enc_ids = read_rows(inputs, prefix + "encoder_input_ids");
-  const auto dec_ids = read_rows(inputs, prefix + "decoder_input_ids");
-  std::vector<std::vector<int64_t>> enc_mask;
-  if (inputs.find(prefix + "encoder_attention_mask")) enc_mask = read_rows(inputs, prefix + "encoder_attention_mask");
-  const std::vector<Tensor> pixels = read_pixel_values(inputs, prefix + "pixel_values");
-  check(dec_ids.size() == enc_ids.size(), [&] { return inputs.path() + ": encoder and decoder inputs differ in batch size"; });
+  const CaseInputs in = read_case_inputs(inputs, prefix, model.config());
+  check(!in.decoder_ids.empty(), [&] { return inputs.path() + ": missing tensor '" + prefix + "decoder_input_ids'"; });
   BatchCollector batch(prefix);
-  std::size_t next_image = 0;
-  for (std::size_t b = 0; b < enc_ids.size(); ++b) {
-    const std::vector<int> ids = to_ids(enc_ids[b], prefix + "encoder_input_ids");
-    std::vector<uint8_t> valid(ids.size(), 1);
-    if (!enc_mask.empty()) {
-      check(enc_mask[b].size() == valid.size(), [&] { return inputs.path() + ": attention mask shape differs from the ids"; });
-      for (std::size_t i = 0; i < valid.size(); ++i) valid[i] = enc_mask[b][i] != 0;
-    }
+  for (std::size_t b = 0; b < in.encoder_ids.size(); ++b) {
     Observer observe = batch.observer();
-    Tensor embeddings = model.embed(ids);
-    if (!pixels.empty()) {
-      const auto tokens = std::count(ids.begin(), ids.end(), model.config().image_token_id);
-      const std::size_t n_images = std::size_t(tokens) / std::size_t(model.config().mm_tokens_per_image);
-      check(next_image + n_images <= pixels.size(), [&] {
-        return inputs.path() + ": the image tokens of sample " + std::to_string(b) + " need more images than " + prefix +
-               "pixel_values holds (" + std::to_string(pixels.size()) + ")";
-      });
-      std::vector<Tensor> features;
-      for (std::size_t i = 0; i < n_images; ++i) features.push_back(model.image_features(pixels[next_image++], observe));
-      embeddings = model.encoder_embeddings(ids, features);
-    }
-    const Tensor enc = model.encode_embeddings(std::move(embeddings), valid, observe);
-    const Tensor dec = model.decode(to_ids(dec_ids[b], prefix + "decoder_input_ids"), enc, valid, observe);
+    const Tensor enc = encode_sample(model, in, b, observe);
+    const Tensor dec = model.decode(in.decoder_ids[b], enc, in.encoder_valid[b], observe);
     batch.add_f32("logits", model.logits(dec));
   }
-  check(next_image == pixels.size(), [&] {
-    return inputs.path() + ": " + prefix + "pixel_values holds " + std::to_string(pixels.size()) + " images but the image tokens use " +
-           std::to_string(next_image);
-  });
   batch.finish(out);
+}
+
+// Greedy generation for the batch of prefix P, written as G sequences [b, 1 + steps] (int64,
+// PAD after EOS) and G step_logits [b, steps, V], G = "gen." or "gen_mm.".
+template <class M>
+inline void run_generation(const M& model, const SafetensorsFile& inputs, const std::string& prefix, const std::string& out_prefix,
+                           int max_new_tokens, ArrayMap& out) {
+  const CaseInputs in = read_case_inputs(inputs, prefix, model.config());
+  std::vector<Tensor> encoded;
+  for (std::size_t b = 0; b < in.encoder_ids.size(); ++b) encoded.push_back(encode_sample(model, in, b));
+  GenerationOptions options;
+  options.max_new_tokens = max_new_tokens;
+  options.keep_step_logits = true;
+  const std::vector<Generation> gens = generate_from_encoded(model, encoded, in.encoder_valid, options);
+  Array seq, logits;
+  seq.dtype = DType::I64;
+  const int64_t steps = int64_t(gens.front().step_logits.size());
+  const int64_t vocab = steps ? int64_t(gens.front().step_logits.front().size()) : 0;
+  seq.shape = {int64_t(gens.size()), steps + 1};
+  logits.shape = {int64_t(gens.size()), steps, vocab};
+  for (const Generation& g : gens) {
+    seq.i64.insert(seq.i64.end(), g.sequence.begin(), g.sequence.end());
+    for (const auto& l : g.step_logits) logits.f32.insert(logits.f32.end(), l.begin(), l.end());
+  }
+  out[out_prefix + "sequences"] = std::move(seq);
+  out[out_prefix + "step_logits"] = std::move(logits);
 }
 
 // Preprocesses image files into "image.pixel_values" [n, 3, S, S].

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstddef>
 
+#include "t5gemma2/ops/parallel.hpp"
 #include "t5gemma2/ops/reduce.hpp"
 #include "t5gemma2/tensor.hpp"
 
@@ -30,15 +31,17 @@ struct Ops<ScalarTarget> {
   }
 
   // y[r, o] = dot(x[r, :], w[o, :]) — a Linear layer without bias: y = x · Wᵀ.
-  // x [R, in], w [out, in] -> y [R, out]
+  // x [R, in], w [out, in] -> y [R, out]. Output features are split across threads.
   template <class W>
   static void matmul(const Tensor& x, const WeightMatrix<W>& w, Tensor& y) {
     y = Tensor(x.rows, w.rows);
-    for (int r = 0; r < x.rows; ++r) {
-      const float* xr = x.row(r);
-      float* yr = y.row(r);
-      for (int o = 0; o < w.rows; ++o) yr[o] = dot(xr, w.row(o), std::size_t(w.cols));
-    }
+    parallel_for(w.rows, long(x.rows) * w.rows * w.cols, [&](int begin, int end) {
+      for (int r = 0; r < x.rows; ++r) {
+        const float* xr = x.row(r);
+        float* yr = y.row(r);
+        for (int o = begin; o < end; ++o) yr[o] = dot(xr, w.row(o), std::size_t(w.cols));
+      }
+    });
   }
 
   // y[i] = fma(a, x[i], y[i]): one step of a sum over rows (P·V, pooling), sequential in

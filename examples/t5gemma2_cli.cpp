@@ -1,0 +1,260 @@
+// t5gemma2 — text and images in, text out.
+//
+//   t5gemma2 [--model DIR] [--image PATH]... [--prompt TEXT]... [--prompt-file F]
+//            [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
+//            [--threads N] [--bf16]
+//
+// Without --model it runs the demo model bundled in the repository (models/demo).
+// Exit status: 0 ok, 1 an error in the model, inputs or generation, 2 bad arguments.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "t5gemma2/t5gemma2.hpp"
+
+#ifndef T5GEMMA2_DEFAULT_MODEL
+#define T5GEMMA2_DEFAULT_MODEL "models/demo"
+#endif
+
+namespace {
+
+using namespace t5gemma2;
+
+const char* kUsage =
+    "usage: t5gemma2 [--model DIR] [--image PATH]... [--prompt TEXT]... [--prompt-file F]\n"
+    "                [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
+    "                [--threads N] [--bf16]\n"
+    "\n"
+    "Generates text with a T5Gemma 2 checkpoint (config.json, model.safetensors, tokenizer.model).\n"
+    "  --model DIR         checkpoint directory (default: the bundled demo model,\n"
+    "                      " T5GEMMA2_DEFAULT_MODEL ")\n"
+    "  --image PATH        an image (PNG, JPEG, BMP, GIF, PGM/PPM); repeatable. Each\n"
+    "                      <start_of_image> in the prompt takes the next image; a prompt without\n"
+    "                      markers gets one per image in front\n"
+    "  --prompt TEXT       the prompt; repeat for a batch (left-padded, as Gemma's tokenizer)\n"
+    "  --prompt-file F     prompts from a file, one per line\n"
+    "  --max-new-tokens N  stop after N tokens (default: generation_config.json's, else 32)\n"
+    "  --temperature T     sample with temperature T (default 0: greedy)\n"
+    "  --top-k K, --top-p P  sampling filters (default off)\n"
+    "  --seed S            sampling seed (default 0): same seed, same output\n"
+    "  --threads N         worker threads for the matrix products (default: all cores)\n"
+    "  --bf16              keep the weights as bfloat16 (half the memory)\n"
+    "The generated text is printed as it is produced (one line per prompt).\n";
+
+[[noreturn]] void bad_usage(const std::string& why) {
+  std::fprintf(stderr, "t5gemma2: %s\n\n%s", why.c_str(), kUsage);
+  std::exit(2);
+}
+
+// Prints "t5gemma2: <what>..." on stderr when a step is still running after one second, and
+// how long it took when it ends.
+class Progress {
+ public:
+  explicit Progress(std::string what) : what_(std::move(what)), start_(Clock::now()) {
+    watcher_ = std::thread([this] {
+      std::unique_lock<std::mutex> lock(mutex_);
+      if (!done_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return done_; })) {
+        std::fprintf(stderr, "t5gemma2: %s...\n", what_.c_str());
+        shown_ = true;
+      }
+    });
+  }
+  ~Progress() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_ = true;
+    }
+    done_cv_.notify_all();
+    watcher_.join();
+    if (shown_)
+      std::fprintf(stderr, "t5gemma2: %s done (%.1f s)\n", what_.c_str(),
+                   std::chrono::duration<double>(Clock::now() - start_).count());
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  std::string what_;
+  Clock::time_point start_;
+  std::mutex mutex_;
+  std::condition_variable done_cv_;
+  bool done_ = false;
+  bool shown_ = false;
+  std::thread watcher_;
+};
+
+struct Args {
+  std::string model = T5GEMMA2_DEFAULT_MODEL;
+  std::vector<std::string> images;
+  std::vector<std::string> prompts;
+  int max_new_tokens = -1;
+  SamplingOptions sampling;
+  int threads = 0;
+  bool bf16 = false;
+};
+
+double number_arg(const std::string& flag, const std::string& v) {
+  char* end = nullptr;
+  const double x = std::strtod(v.c_str(), &end);
+  if (v.empty() || *end != '\0' || !std::isfinite(x)) bad_usage(flag + " needs a number, got '" + v + "'");
+  return x;
+}
+
+int int_arg(const std::string& flag, const std::string& v, long lo, long hi) {
+  char* end = nullptr;
+  const long x = std::strtol(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || x < lo || x > hi)
+    bad_usage(flag + " needs an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" + v + "'");
+  return int(x);
+}
+
+Args parse_args(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string f = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) bad_usage(f + " needs a value");
+      return argv[++i];
+    };
+    if (f == "--help" || f == "-h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else if (f == "--model") {
+      a.model = value();
+    } else if (f == "--image") {
+      a.images.push_back(value());
+    } else if (f == "--prompt") {
+      a.prompts.push_back(value());
+    } else if (f == "--prompt-file") {
+      const std::string path = value();
+      std::ifstream in(path);
+      if (!in) bad_usage("cannot read --prompt-file " + path);
+      for (std::string line; std::getline(in, line);)
+        if (!line.empty()) a.prompts.push_back(line);
+    } else if (f == "--max-new-tokens") {
+      a.max_new_tokens = int_arg(f, value(), 1, 1 << 20);
+    } else if (f == "--temperature") {
+      a.sampling.temperature = float(number_arg(f, value()));
+      if (a.sampling.temperature < 0) bad_usage("--temperature must be >= 0");
+    } else if (f == "--top-k") {
+      a.sampling.top_k = int_arg(f, value(), 0, 1 << 30);
+    } else if (f == "--top-p") {
+      a.sampling.top_p = float(number_arg(f, value()));
+      if (!(a.sampling.top_p > 0 && a.sampling.top_p <= 1)) bad_usage("--top-p must be in (0, 1]");
+    } else if (f == "--seed") {
+      a.sampling.seed = uint64_t(number_arg(f, value()));
+    } else if (f == "--threads") {
+      a.threads = int_arg(f, value(), 1, 1024);
+    } else if (f == "--bf16") {
+      a.bf16 = true;
+    } else {
+      bad_usage("unknown argument '" + f + "'");
+    }
+  }
+  if (a.prompts.empty() && a.images.empty()) bad_usage("give a --prompt, a --prompt-file or an --image");
+  if (a.prompts.empty()) a.prompts.push_back("");
+  return a;
+}
+
+template <class W>
+int run(const Args& a) {
+  std::unique_ptr<Model<RuntimeDims, W>> model;
+  {
+    Progress p("loading " + a.model);
+    model = std::make_unique<Model<RuntimeDims, W>>(a.model);
+  }
+  const ModelConfig& c = model->config();
+  const Tokenizer tok = load_tokenizer(a.model, c);
+
+  // Assign images to prompts by marker count (a single prompt takes them all).
+  std::vector<std::vector<int>> ids;
+  std::vector<std::vector<Tensor>> pixels(a.prompts.size());
+  std::size_t next_image = 0;
+  for (std::size_t b = 0; b < a.prompts.size(); ++b) {
+    const std::size_t n = a.prompts.size() == 1 ? a.images.size() : count_markers(a.prompts[b]);
+    if (next_image + n > a.images.size())
+      throw Error("the prompts have more <start_of_image> markers than the " + std::to_string(a.images.size()) + " image(s) given");
+    for (std::size_t i = 0; i < n; ++i) {
+      Progress p("preprocessing " + a.images[next_image]);
+      pixels[b].push_back(preprocess_image(load_image(a.images[next_image++]), c.vision.image_size));
+    }
+    ids.push_back(encode_prompt(tok, c, a.prompts[b], n));
+    const int limit = c.encoder.max_position_embeddings;
+    if (limit > 0 && int(ids.back().size()) > limit)
+      throw Error("prompt " + std::to_string(b + 1) + " is " + std::to_string(ids.back().size()) +
+                  " tokens long; the encoder takes at most " + std::to_string(limit) + " (max_position_embeddings)");
+  }
+  if (next_image != a.images.size())
+    throw Error(std::to_string(a.images.size()) + " images given but the prompts' markers use " + std::to_string(next_image));
+
+  // Left padding to the longest prompt (Gemma's tokenizer pads on the left).
+  std::size_t longest = 0;
+  for (const auto& v : ids) longest = std::max(longest, v.size());
+  std::vector<Tensor> encoded;
+  std::vector<std::vector<uint8_t>> valid;
+  for (std::size_t b = 0; b < ids.size(); ++b) {
+    const std::size_t pad = longest - ids[b].size();
+    std::vector<int> padded(pad, c.pad_token_id);
+    padded.insert(padded.end(), ids[b].begin(), ids[b].end());
+    std::vector<uint8_t> v(pad, 0);
+    v.resize(longest, 1);
+    std::vector<Tensor> features;
+    {
+      Progress p("vision encoder");
+      for (const Tensor& px : pixels[b]) features.push_back(model->image_features(px));
+    }
+    Progress p("encoding " + std::to_string(longest) + " tokens");
+    encoded.push_back(model->encode_embeddings(model->encoder_embeddings(padded, features), v));
+    valid.push_back(std::move(v));
+  }
+
+  GenerationOptions options;
+  options.max_new_tokens = a.max_new_tokens > 0 ? a.max_new_tokens : (c.max_new_tokens > 0 ? c.max_new_tokens : 32);
+  const int dec_limit = c.decoder.max_position_embeddings;
+  if (dec_limit > 0 && options.max_new_tokens + 1 > dec_limit)
+    throw Error("--max-new-tokens " + std::to_string(options.max_new_tokens) + " exceeds the decoder's " +
+                std::to_string(dec_limit) + " positions (max_position_embeddings)");
+  options.sampling = a.sampling;
+  const bool stream = ids.size() == 1;
+  std::vector<std::vector<int>> generated(ids.size());
+  std::string printed;
+  options.on_token = [&](std::size_t b, int token) {
+    generated[b].push_back(token);
+    if (!stream) return;
+    const std::string text = tok.decode(generated[b], /*skip_special=*/true);
+    if (text.size() > printed.size() && text.compare(0, printed.size(), printed) == 0) {
+      std::fputs(text.c_str() + printed.size(), stdout);
+      std::fflush(stdout);
+      printed = text;
+    }
+  };
+  const std::vector<Generation> out = generate_from_encoded(*model, encoded, valid, options);
+  if (stream) {
+    const std::string text = tok.decode(generated[0], true);  // anything held back mid-character
+    if (text.size() > printed.size()) std::fputs(text.c_str() + printed.size(), stdout);
+    std::fputc('\n', stdout);
+  } else {
+    for (std::size_t b = 0; b < out.size(); ++b) std::printf("%s\n", tok.decode(generated[b], true).c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Args args = parse_args(argc, argv);
+  if (args.threads > 0) set_num_threads(args.threads);
+  try {
+    return args.bf16 ? run<bf16_t>(args) : run<float>(args);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "t5gemma2: error: %s\n", e.what());
+    return 1;
+  }
+}

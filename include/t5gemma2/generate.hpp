@@ -1,0 +1,124 @@
+// t5gemma2 — text generation (spec §7): encode once, then one decoder step per new token.
+//
+//   greedy      argmax of the logits, ties -> the lowest id
+//   sampling    logits / temperature -> keep the top_k largest -> keep the smallest prefix of
+//               the sorted distribution whose mass reaches top_p -> softmax -> draw with a
+//               seeded mt19937_64 (reproducible run to run; not PyTorch's random stream)
+//   stop        at any EOS id (config.json + generation_config.json) or max_new_tokens
+// A batch runs in lock-step like HF's generate: a finished sequence is fed PAD and emits PAD
+// until every sequence has finished.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "t5gemma2/kv_cache.hpp"
+
+T5GEMMA2_NAMESPACE_BEGIN
+
+struct SamplingOptions {
+  float temperature = 0.0f;  // <= 0: greedy
+  int top_k = 0;             // 0: no top-k filter
+  float top_p = 1.0f;        // 1: no nucleus filter
+  uint64_t seed = 0;
+};
+
+struct GenerationOptions {
+  int max_new_tokens = 32;
+  SamplingOptions sampling;
+  std::vector<int> eos_ids;  // empty: the model config's
+  bool use_cache = true;     // false: recompute the whole decoder every step (a check)
+  bool keep_step_logits = false;
+  // Called for every generated token of sample b (not for the PAD of finished samples).
+  std::function<void(std::size_t b, int token)> on_token;
+};
+
+struct Generation {
+  std::vector<int> sequence;                  // decoder start + generated (PAD after EOS)
+  std::vector<std::vector<float>> step_logits;  // [steps][V] when keep_step_logits
+  bool finished = false;                      // an EOS was produced
+};
+
+// argmax, ties to the lowest index.
+inline int argmax(const std::vector<float>& logits) {
+  int best = 0;
+  for (int i = 1; i < int(logits.size()); ++i)
+    if (logits[std::size_t(i)] > logits[std::size_t(best)]) best = i;
+  return best;
+}
+
+// Draws a token from logits with temperature, top-k and top-p.
+inline int sample_token(const std::vector<float>& logits, const SamplingOptions& o, std::mt19937_64& rng) {
+  if (o.temperature <= 0.0f) return argmax(logits);
+  std::vector<int> order(logits.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return logits[std::size_t(a)] > logits[std::size_t(b)]; });
+  std::size_t keep = order.size();
+  if (o.top_k > 0) keep = std::min(keep, std::size_t(o.top_k));
+  const float max_logit = logits[std::size_t(order[0])] / o.temperature;
+  std::vector<double> p(keep);
+  double total = 0;
+  for (std::size_t i = 0; i < keep; ++i) total += p[i] = std::exp(double(logits[std::size_t(order[i])] / o.temperature - max_logit));
+  if (o.top_p < 1.0f) {
+    double mass = 0;
+    std::size_t n = 0;
+    while (n < keep && (n == 0 || mass < o.top_p * total)) mass += p[n++];
+    keep = n;
+    total = mass;
+  }
+  double u = std::uniform_real_distribution<double>(0.0, total)(rng);
+  for (std::size_t i = 0; i < keep; ++i) {
+    if (u < p[i]) return order[i];
+    u -= p[i];
+  }
+  return order[keep - 1];
+}
+
+// Generates for a batch of encoder outputs E [S_b, H] and their padding rows (inputs padded by
+// the caller as the tokenizer pads them; images already merged before encoding).
+template <class Model>
+inline std::vector<Generation> generate_from_encoded(const Model& model, const std::vector<Tensor>& encoder_outputs,
+                                                     const std::vector<std::vector<uint8_t>>& encoder_valid,
+                                                     const GenerationOptions& options) {
+  const ModelConfig& c = model.config();
+  const std::vector<int>& eos = options.eos_ids.empty() ? c.eos_token_ids : options.eos_ids;
+  const auto is_eos = [&](int t) { return std::find(eos.begin(), eos.end(), t) != eos.end(); };
+  const std::size_t batch = encoder_outputs.size();
+  std::vector<Generation> out(batch);
+  std::vector<DecoderSession<Model>> sessions;
+  for (std::size_t b = 0; b < batch; ++b) {
+    if (options.use_cache) sessions.emplace_back(model, encoder_outputs[b], encoder_valid[b]);
+    out[b].sequence.push_back(c.decoder_start_token_id);
+  }
+  std::mt19937_64 rng(options.sampling.seed);
+  for (int step = 0; step < options.max_new_tokens; ++step) {
+    bool all_finished = true;
+    for (std::size_t b = 0; b < batch; ++b) {
+      Generation& g = out[b];
+      std::vector<float> logits;
+      if (options.use_cache) {
+        logits = sessions[b].step(g.sequence.back());
+      } else {
+        const Tensor h = model.decode(g.sequence, encoder_outputs[b], encoder_valid[b]);
+        const Tensor all = model.logits(h);
+        logits.assign(all.row(all.rows - 1), all.row(all.rows - 1) + all.cols);
+      }
+      const int token = g.finished ? c.pad_token_id : sample_token(logits, options.sampling, rng);
+      if (options.keep_step_logits) g.step_logits.push_back(std::move(logits));
+      g.sequence.push_back(token);
+      if (!g.finished) {
+        if (options.on_token) options.on_token(b, token);
+        g.finished = is_eos(token);
+      }
+      all_finished = all_finished && g.finished;
+    }
+    if (all_finished) break;
+  }
+  return out;
+}
+
+T5GEMMA2_NAMESPACE_END
