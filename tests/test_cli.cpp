@@ -1,0 +1,81 @@
+// The t5gemma2 command: every line of the demo model's prompts.jsonl, and its errors.
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "test_util.hpp"
+
+struct Run {
+  int status;
+  std::string out;  // stdout + stderr
+};
+
+static std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+static Run run_cli(const std::string& args, bool with_stderr = false) {
+  const std::string cmd = std::string(T5GEMMA2_CLI) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::string out;
+  std::array<char, 4096> buf;
+  while (std::size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+TEST_CASE("the CLI reproduces every expected_output of prompts.jsonl on the default (demo) model") {
+  std::ifstream in(demo_model("prompts.jsonl"));
+  int lines = 0;
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line);
+    std::string args = "--prompt " + quote(j["prompt"].get<std::string>());
+    if (!j["image"].is_null()) args += " --image " + quote(demo_model(j["image"].get<std::string>()));
+    const Run r = run_cli(args);
+    INFO(j["name"].get<std::string>());
+    CHECK(r.status == 0);
+    CHECK(r.out == j["expected_output"].get<std::string>() + "\n");
+    ++lines;
+  }
+  CHECK(lines == 15);
+}
+
+TEST_CASE("CLI sampling is reproducible for a seed") {
+  const std::string args = "--prompt 'reverse: one two three' --temperature 3 --top-k 50 --seed 11";
+  CHECK(run_cli(args).out == run_cli(args).out);
+}
+
+TEST_CASE("CLI errors: clear message, non-zero exit") {
+  Run r = run_cli("--bogus", true);
+  CHECK(r.status == 2);
+  CHECK(r.out.find("unknown argument '--bogus'") != std::string::npos);
+  r = run_cli("--prompt x --max-new-tokens abc", true);
+  CHECK(r.status == 2);
+  CHECK(r.out.find("--max-new-tokens needs an integer") != std::string::npos);
+  r = run_cli("", true);
+  CHECK(r.status == 2);
+  r = run_cli("--help", true);
+  CHECK(r.status == 0);
+  CHECK(r.out.find("usage: t5gemma2") != std::string::npos);
+  r = run_cli("--model /nonexistent/dir --prompt hi", true);
+  CHECK(r.status == 1);
+  CHECK(r.out.find("/nonexistent/dir/config.json") != std::string::npos);
+  r = run_cli("--prompt '<start_of_image> a <start_of_image> b' --image " + quote(demo_model("images/sample_00.png")), true);
+  CHECK(r.status == 1);
+  CHECK(r.out.find("2 <start_of_image> marker(s) but 1 image(s)") != std::string::npos);
+  r = run_cli("--prompt hi --image /nonexistent/x.png", true);
+  CHECK(r.status == 1);
+  CHECK(r.out.find("/nonexistent/x.png: cannot open image") != std::string::npos);
+  std::string long_prompt;
+  for (int i = 0; i < 600; ++i) long_prompt += "one ";
+  r = run_cli("--prompt " + quote(long_prompt), true);
+  CHECK(r.status == 1);
+  CHECK(r.out.find("max_position_embeddings") != std::string::npos);
+}
