@@ -194,25 +194,16 @@ int run(const Args& a) {
   if (next_image != a.images.size())
     throw Error(std::to_string(a.images.size()) + " images given but the prompts' markers use " + std::to_string(next_image));
 
-  // Left padding to the longest prompt (Gemma's tokenizer pads on the left).
-  std::size_t longest = 0;
-  for (const auto& v : ids) longest = std::max(longest, v.size());
+  const PaddedBatch batch = pad_left(ids, c.pad_token_id);
   std::vector<Tensor> encoded;
-  std::vector<std::vector<uint8_t>> valid;
   for (std::size_t b = 0; b < ids.size(); ++b) {
-    const std::size_t pad = longest - ids[b].size();
-    std::vector<int> padded(pad, c.pad_token_id);
-    padded.insert(padded.end(), ids[b].begin(), ids[b].end());
-    std::vector<uint8_t> v(pad, 0);
-    v.resize(longest, 1);
     std::vector<Tensor> features;
     {
       Progress p("vision encoder");
       for (const Tensor& px : pixels[b]) features.push_back(model->image_features(px));
     }
-    Progress p("encoding " + std::to_string(longest) + " tokens");
-    encoded.push_back(model->encode_embeddings(model->encoder_embeddings(padded, features), v));
-    valid.push_back(std::move(v));
+    Progress p("encoding " + std::to_string(batch.ids[b].size()) + " tokens");
+    encoded.push_back(model->encode_embeddings(model->encoder_embeddings(batch.ids[b], features), batch.valid[b]));
   }
 
   GenerationOptions options;
@@ -235,7 +226,7 @@ int run(const Args& a) {
       printed = text;
     }
   };
-  const std::vector<Generation> out = generate_from_encoded(*model, encoded, valid, options);
+  const std::vector<Generation> out = generate_from_encoded(*model, encoded, batch.valid, options);
   if (stream) {
     const std::string text = tok.decode(generated[0], true);  // anything held back mid-character
     if (text.size() > printed.size()) std::fputs(text.c_str() + printed.size(), stdout);

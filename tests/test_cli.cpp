@@ -47,6 +47,13 @@ TEST_CASE("the CLI reproduces every expected_output of prompts.jsonl on the defa
   CHECK(lines == 15);
 }
 
+TEST_CASE("CLI batches: one line per prompt, images assigned by marker") {
+  const Run r = run_cli("--prompt 'upper: hello world' --prompt '<start_of_image> caption:' --prompt 'sort: 7 3 9 1' --image " +
+                        quote(demo_model("images/sample_03.png")));
+  CHECK(r.status == 0);
+  CHECK(r.out == "HELLO WORLD\na black square at the bottom\n1 3 7 9\n");
+}
+
 TEST_CASE("CLI sampling is reproducible for a seed") {
   const std::string args = "--prompt 'reverse: one two three' --temperature 3 --top-k 50 --seed 11";
   CHECK(run_cli(args).out == run_cli(args).out);

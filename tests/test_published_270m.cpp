@@ -32,21 +32,11 @@ int main() {
     const Tensor features = model.image_features(px);
     // Batch of two, left-padded as the tokenizer pads; then the first prompt alone.
     std::vector<std::vector<int>> ids;
-    std::size_t longest = 0;
-    for (const auto& p : prompts) {
-      ids.push_back(encode_prompt(tok, c, p, 1));
-      longest = std::max(longest, ids.back().size());
-    }
+    for (const auto& p : prompts) ids.push_back(encode_prompt(tok, c, p, 1));
+    const PaddedBatch padded = pad_left(ids, c.pad_token_id);
     std::vector<Tensor> enc;
-    std::vector<std::vector<uint8_t>> valid;
-    for (auto& v : ids) {
-      std::vector<int> padded(longest - v.size(), c.pad_token_id);
-      padded.insert(padded.end(), v.begin(), v.end());
-      std::vector<uint8_t> m(longest - v.size(), 0);
-      m.resize(longest, 1);
-      enc.push_back(model.encode_embeddings(model.encoder_embeddings(padded, {features}), m));
-      valid.push_back(m);
-    }
+    for (std::size_t b = 0; b < ids.size(); ++b)
+      enc.push_back(model.encode_embeddings(model.encoder_embeddings(padded.ids[b], {features}), padded.valid[b]));
     GenerationOptions o;
     o.max_new_tokens = 30;
     int failures = 0;
@@ -56,7 +46,7 @@ int main() {
     const std::string got = tok.decode(single[0].sequence, true);
     std::printf("single: %s\n", got.c_str());
     failures += got != expected[0];
-    const auto batch = generate_from_encoded(model, enc, valid, o);
+    const auto batch = generate_from_encoded(model, enc, padded.valid, o);
     for (std::size_t b = 0; b < 2; ++b) {
       const std::string text = tok.decode(batch[b].sequence, true);
       std::printf("batch[%zu]: %s\n", b, text.c_str());

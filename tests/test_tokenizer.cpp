@@ -88,3 +88,9 @@ TEST_CASE("prompt expansion as the Gemma 3 processor: demo model ids") {
   REQUIRE_ERROR_MENTIONS(encode_prompt(tok, c, "<start_of_image> a", 0), "1 <start_of_image> marker(s)");
   REQUIRE_ERROR_MENTIONS(Tokenizer(test_data("tiny_a/config.json")), "cannot load SentencePiece model");
 }
+
+TEST_CASE("batches are padded on the left with a 0 attention mask") {
+  const PaddedBatch p = pad_left({{2, 5, 6}, {2, 9}}, 0);
+  CHECK(p.ids == std::vector<std::vector<int>>{{2, 5, 6}, {0, 2, 9}});
+  CHECK(p.valid == std::vector<std::vector<uint8_t>>{{1, 1, 1}, {0, 1, 1}});
+}

@@ -134,13 +134,16 @@ inline void positive(const Reader& r, const std::string& k, double v) {
   if (!(v > 0)) throw Error("config.json: '" + r.key(k) + "' must be positive");
 }
 
+// The scaling type of a RoPE entry: "rope_type" (v5) or "type" (older), "default" when absent.
+inline std::string rope_type(const Reader& r) {
+  return r.has("rope_type") ? r.at("rope_type").get<std::string>() : r.has("type") ? r.at("type").get<std::string>() : "default";
+}
+
 // One rope_parameters entry: {"rope_type": "default"|"linear", "rope_theta": x, "factor": f}.
 inline RopeParams parse_rope_entry(const Reader& r) {
   RopeParams p;
   p.theta = r.number("rope_theta");
-  const std::string type = r.has("rope_type") ? r.at("rope_type").get<std::string>()
-                           : r.has("type")    ? r.at("type").get<std::string>()
-                                              : "default";
+  const std::string type = rope_type(r);
   if (type == "linear") {
     p.linear_factor = r.number("factor");
   } else if (type != "default") {
@@ -210,8 +213,7 @@ inline TextConfig parse_text(const Reader& r) {
     c.rope_local.theta = r.number_or("rope_local_base_freq", 10000.0);
     if (r.has("rope_scaling")) {
       const Reader rs = r.child("rope_scaling");
-      const std::string type = rs.has("rope_type") ? rs.at("rope_type").get<std::string>()
-                               : rs.has("type")    ? rs.at("type").get<std::string>() : "";
+      const std::string type = rope_type(rs);
       if (type != "linear")
         throw Error("config.json: '" + rs.key("rope_type") + "' = '" + type + "' is not supported (linear)");
       c.rope_global.linear_factor = rs.number("factor");

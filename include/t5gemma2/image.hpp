@@ -137,35 +137,31 @@ inline uint8_t pil_clip8(int32_t acc) {
   return uint8_t(std::clamp(v, 0, 255));
 }
 
+// One pass along x (horizontal) or y (vertical) to `out_size` samples; 8-bit result.
+inline ImageRGB8 pil_resample_pass(const ImageRGB8& img, int out_size, bool horizontal) {
+  const ResampleTaps taps = pil_bilinear_taps(horizontal ? img.width : img.height, out_size);
+  const int out_w = horizontal ? out_size : img.width, out_h = horizontal ? img.height : out_size;
+  ImageRGB8 out{out_w, out_h, std::vector<uint8_t>(std::size_t(out_w) * std::size_t(out_h) * 3)};
+  for (int y = 0; y < out_h; ++y)
+    for (int x = 0; x < out_w; ++x) {
+      const std::size_t i = std::size_t(horizontal ? x : y);  // the output sample along the axis
+      for (int c = 0; c < 3; ++c) {
+        int32_t acc = 1 << (kPilPrecisionBits - 1);
+        for (int k = 0; k < taps.count[i]; ++k) {
+          const int src = taps.first[i] + k;
+          acc += int32_t((horizontal ? img.at(src, y) : img.at(x, src))[c]) * taps.weights[i][std::size_t(k)];
+        }
+        out.at(x, y)[c] = pil_clip8(acc);
+      }
+    }
+  return out;
+}
+
 inline ImageRGB8 resize_bilinear_like_pil(const ImageRGB8& src, int out_w, int out_h) {
   check(out_w > 0 && out_h > 0, "resize: the target size must be positive");
   ImageRGB8 img = src;
-  if (out_w != img.width) {  // horizontal pass
-    const ResampleTaps taps = pil_bilinear_taps(img.width, out_w);
-    ImageRGB8 tmp{out_w, img.height, std::vector<uint8_t>(std::size_t(out_w) * std::size_t(img.height) * 3)};
-    for (int y = 0; y < img.height; ++y)
-      for (int x = 0; x < out_w; ++x)
-        for (int c = 0; c < 3; ++c) {
-          int32_t acc = 1 << (kPilPrecisionBits - 1);
-          for (int k = 0; k < taps.count[std::size_t(x)]; ++k)
-            acc += int32_t(img.at(taps.first[std::size_t(x)] + k, y)[c]) * taps.weights[std::size_t(x)][std::size_t(k)];
-          tmp.at(x, y)[c] = pil_clip8(acc);
-        }
-    img = std::move(tmp);
-  }
-  if (out_h != img.height) {  // vertical pass
-    const ResampleTaps taps = pil_bilinear_taps(img.height, out_h);
-    ImageRGB8 tmp{img.width, out_h, std::vector<uint8_t>(std::size_t(img.width) * std::size_t(out_h) * 3)};
-    for (int y = 0; y < out_h; ++y)
-      for (int x = 0; x < img.width; ++x)
-        for (int c = 0; c < 3; ++c) {
-          int32_t acc = 1 << (kPilPrecisionBits - 1);
-          for (int k = 0; k < taps.count[std::size_t(y)]; ++k)
-            acc += int32_t(img.at(x, taps.first[std::size_t(y)] + k)[c]) * taps.weights[std::size_t(y)][std::size_t(k)];
-          tmp.at(x, y)[c] = pil_clip8(acc);
-        }
-    img = std::move(tmp);
-  }
+  if (out_w != img.width) img = pil_resample_pass(img, out_w, /*horizontal=*/true);
+  if (out_h != img.height) img = pil_resample_pass(img, out_h, /*horizontal=*/false);
   return img;
 }
 

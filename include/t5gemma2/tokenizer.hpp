@@ -273,4 +273,27 @@ inline std::vector<int> encode_prompt(const Tokenizer& tok, const ModelConfig& c
   return tok.encode(expand_image_prompt(prompt, num_images, c.mm_tokens_per_image), /*add_bos=*/true);
 }
 
+// A batch of encoder inputs padded on the left to one length (Gemma's tokenizer pads on the
+// left): ids [b][S] with pad_id in front, valid [b][S] with 0 there.
+struct PaddedBatch {
+  std::vector<std::vector<int>> ids;
+  std::vector<std::vector<uint8_t>> valid;
+};
+
+inline PaddedBatch pad_left(const std::vector<std::vector<int>>& ids, int pad_id) {
+  std::size_t longest = 0;
+  for (const auto& v : ids) longest = std::max(longest, v.size());
+  PaddedBatch out;
+  for (const auto& v : ids) {
+    const std::size_t pad = longest - v.size();
+    std::vector<int> padded(pad, pad_id);
+    padded.insert(padded.end(), v.begin(), v.end());
+    std::vector<uint8_t> valid(pad, 0);
+    valid.resize(longest, 1);
+    out.ids.push_back(std::move(padded));
+    out.valid.push_back(std::move(valid));
+  }
+  return out;
+}
+
 T5GEMMA2_NAMESPACE_END
