@@ -72,7 +72,7 @@ TEST_CASE("encoder sliding window is bidirectional and asymmetric by one") {
   CHECK_FALSE(encoder_window_allows(10, 14, 7));
 }
 
-TEST_CASE("encoder masks AND the window with key padding; pad query rows still see real keys") {
+TEST_CASE("encoder masks AND the window with key padding and pad query rows still see real keys") {
   const std::vector<uint8_t> valid{1, 1, 1, 1, 0, 0};
   const Mask full = encoder_full_mask(valid), win = encoder_window_mask(valid, 4);
   for (int q = 0; q < 6; ++q)

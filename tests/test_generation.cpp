@@ -74,7 +74,7 @@ TEST_CASE("the self-attention cache keeps W entries on sliding layers and all on
   }
 }
 
-TEST_CASE("sampling is reproducible for a seed; temperature 0, top-k 1, tiny top-p are greedy") {
+TEST_CASE("sampling is reproducible for a seed and temperature 0 or top-k 1 or a tiny top-p are greedy") {
   const ReferenceModel model(test_data("tiny_a"));
   GenerationOptions greedy;
   greedy.max_new_tokens = 12;
@@ -96,7 +96,7 @@ TEST_CASE("sampling is reproducible for a seed; temperature 0, top-k 1, tiny top
   CHECK(tiny_generate(model, p)[0].sequence == g[0].sequence);
 }
 
-TEST_CASE("argmax breaks ties toward the lowest id; finished samples emit PAD") {
+TEST_CASE("argmax breaks ties toward the lowest id and finished samples emit PAD") {
   CHECK(argmax({0.5f, 2.0f, 2.0f, 1.0f}) == 1);
   const ReferenceModel model(demo_model());
   const Tokenizer tok = load_tokenizer(demo_model(), model.config());

@@ -63,7 +63,7 @@ TEST_CASE("22 hard strings: ids, ids with BOS, and decoding identical to HF") {
   CHECK(decode_mismatches == 0);
 }
 
-TEST_CASE("special tokens written in the text are split out; skip_special drops them") {
+TEST_CASE("special tokens written in the text are split out and skip_special drops them") {
   const std::vector<int> ids = gemma3().encode("<bos>hi<end_of_turn>");
   REQUIRE(ids.size() >= 3);
   CHECK(ids.front() == 2);
