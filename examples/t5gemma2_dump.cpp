@@ -3,6 +3,7 @@
 //
 //   t5gemma2-dump --model DIR [--inputs FILE.safetensors] [--image PATH]... --out FILE.safetensors
 //                 [--compare GOLDEN.safetensors] [--tolerance REL] [--max-new-tokens N] [--bf16]
+//                 [--synthetic-seed S]
 //
 // Exit status: 0 ok, 1 a compared tensor is past tolerance, 2 bad arguments or input.
 #include <cstdio>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "t5gemma2/dump.hpp"
+#include "t5gemma2/synthetic_weights.hpp"
 
 namespace {
 
@@ -19,19 +21,26 @@ void usage(std::FILE* f) {
   std::fprintf(f,
                "usage: t5gemma2-dump --model DIR [--inputs FILE.safetensors] [--image PATH]... --out FILE.safetensors\n"
                "                     [--compare GOLDEN.safetensors] [--tolerance REL] [--max-new-tokens N] [--bf16]\n"
+               "                     [--synthetic-seed S]\n"
                "Runs every case found in --inputs (text.*, mm.*) and writes the golden-named outputs;\n"
                "Greedy generation (KV cache, stop at EOS or N new tokens, default 20; 0 = off) writes\n"
                "gen.sequences / gen.step_logits (gen_mm.* for the image batch when a text batch exists).\n"
                "--image (repeatable) preprocesses image files into image.pixel_values [n, 3, S, S].\n"
                "--compare prints max |diff| per tensor (padding rows excluded) and exits 1 past\n"
                "REL * max(1, max|ref|) (default REL 1e-5); masks must match exactly.\n"
-               "--bf16 stores the weights as bfloat16 (activations stay f32).\n");
+               "--bf16 stores the weights as bfloat16 (activations stay f32).\n"
+               "--synthetic-seed S generates the weights (synth-weights-v1, seed S; the full-size goldens\n"
+               "use 0) instead of reading DIR/model.safetensors: DIR needs only config.json.\n");
 }
 
 template <class W>
 int run(const std::string& model_dir, const std::string& inputs_path, const std::string& out_path,
-        const std::string& compare_path, double tolerance, const std::vector<std::string>& images, int max_new_tokens) {
-  const t5gemma2::Model<t5gemma2::RuntimeDims, W> model(model_dir);
+        const std::string& compare_path, double tolerance, const std::vector<std::string>& images, int max_new_tokens,
+        long long synthetic_seed) {
+  using M = t5gemma2::Model<t5gemma2::RuntimeDims, W>;
+  const M model = synthetic_seed < 0 ? M(model_dir)
+                                     : M(t5gemma2::load_model_config(model_dir),
+                                         t5gemma2::synthetic_checkpoint(uint64_t(synthetic_seed), /*with_vision=*/true));
   std::unique_ptr<t5gemma2::SafetensorsFile> inputs;
   if (!inputs_path.empty()) inputs = std::make_unique<t5gemma2::SafetensorsFile>(inputs_path);
   t5gemma2::ArrayMap out;
@@ -68,6 +77,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> images;
   double tolerance = 1e-5;
   int max_new_tokens = 20;
+  long long synthetic_seed = -1;
   bool bf16 = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -86,6 +96,7 @@ int main(int argc, char** argv) {
     else if (a == "--image") images.push_back(value());
     else if (a == "--max-new-tokens") max_new_tokens = std::atoi(value().c_str());
     else if (a == "--bf16") bf16 = true;
+    else if (a == "--synthetic-seed") synthetic_seed = std::atoll(value().c_str());
     else if (a == "--help" || a == "-h") { usage(stdout); return 0; }
     else {
       std::fprintf(stderr, "t5gemma2-dump: unknown argument '%s'\n", a.c_str());
@@ -98,8 +109,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    return bf16 ? run<t5gemma2::bf16_t>(model, inputs, out, compare, tolerance, images, max_new_tokens)
-                : run<float>(model, inputs, out, compare, tolerance, images, max_new_tokens);
+    return bf16 ? run<t5gemma2::bf16_t>(model, inputs, out, compare, tolerance, images, max_new_tokens, synthetic_seed)
+                : run<float>(model, inputs, out, compare, tolerance, images, max_new_tokens, synthetic_seed);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "t5gemma2-dump: error: %s\n", e.what());
     return 2;

@@ -30,7 +30,7 @@ TEST_CASE("tiny_a / tiny_b: greedy sequences identical to HF, step logits within
 
 TEST_CASE("demo model: the 10 golden samples generate HF's tokens (stopping at EOS)") {
   for (int i = 0; i < 5; ++i) {
-    const std::string n = "0" + std::to_string(i);
+    const std::string n = two_digits(i);
     check_generation(demo_model(), demo_model("golden/image_" + n + "/golden.safetensors"), "mm.", "gen.", 24);
     check_generation(demo_model(), demo_model("golden/text_" + n + "/golden.safetensors"), "text.", "gen.", 24);
   }

@@ -37,7 +37,7 @@ TEST_CASE("tiny_a / tiny_b: SigLIP, projector, merge, encoder and logits with an
 
 TEST_CASE("demo model: pixel_values from each sample PNG are bit-identical to HF's") {
   for (int i = 0; i < 5; ++i) {
-    const std::string sample = "0" + std::to_string(i);
+    const std::string sample = two_digits(i);
     const SafetensorsFile golden(demo_model("golden/image_" + sample + "/golden.safetensors"));
     const Tensor px = preprocess_image(load_image(demo_model("images/sample_" + sample + ".png")), 64);
     const std::vector<float> ref = to_f32_vector(golden.get("mm.pixel_values"));
@@ -52,7 +52,7 @@ TEST_CASE("demo model: pixel_values from each sample PNG are bit-identical to HF
 TEST_CASE("demo model: vision, encoder and logits of every image golden within tolerance") {
   const ReferenceModel model(demo_model());
   for (int i = 0; i < 5; ++i) {
-    const SafetensorsFile golden(demo_model("golden/image_0" + std::to_string(i) + "/golden.safetensors"));
+    const SafetensorsFile golden(demo_model("golden/image_" + two_digits(i) + "/golden.safetensors"));
     ArrayMap out;
     run_case(model, golden, "mm.", out);
     INFO("image_0" << i);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <catch2/catch.hpp>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -11,6 +12,13 @@
 inline std::string test_data(const std::string& rel) { return std::string(T5GEMMA2_TEST_DATA) + "/" + rel; }
 inline std::string demo_model(const std::string& rel = "") {
   return std::string(T5GEMMA2_MODELS_DIR) + "/demo" + (rel.empty() ? "" : "/" + rel);
+}
+
+// "07" for 7: sample names of the demo goldens.
+inline std::string two_digits(int i) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%02d", i);
+  return buf;
 }
 
 // A fresh temporary directory, removed at scope exit.

@@ -9,7 +9,9 @@
 // lists everything missing and everything unexpected, by name, in one error.
 #pragma once
 
+#include <deque>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -30,6 +32,14 @@ inline std::string canonical_tensor_name(std::string name) {
 
 class Checkpoint {
  public:
+  // Produces the f32 values of the tensor with a canonical name and shape (generator mode).
+  using Generator = std::function<std::vector<float>(const std::string&, const std::vector<int64_t>&)>;
+
+  // Generator mode: tensors are made on request (e.g. synthetic_weights.hpp); names under the
+  // `generated_prefixes` exist, plus every text tensor, and no tied copies.
+  Checkpoint(Generator generate, std::vector<std::string> optional_prefixes)
+      : generate_(std::move(generate)), generated_prefixes_(std::move(optional_prefixes)) {}
+
   // `path` is a checkpoint directory or a single .safetensors file.
   explicit Checkpoint(const std::string& path) {
     namespace fs = std::filesystem;
@@ -63,12 +73,18 @@ class Checkpoint {
 
   // True when any tensor name starts with `prefix`.
   bool has_prefix(const std::string& prefix) const {
+    if (generate_) {
+      for (const auto& p : generated_prefixes_)
+        if (p.rfind(prefix, 0) == 0 || prefix.rfind(p, 0) == 0) return true;
+      return false;
+    }
     auto it = by_name_.lower_bound(prefix);
     return it != by_name_.end() && it->first.rfind(prefix, 0) == 0;
   }
 
   // Returns the tensor, or nullptr (and records it as missing) when absent.
   const TensorEntry* take(const std::string& name, const std::vector<int64_t>& shape) {
+    if (generate_) return generated(name, shape);
     auto it = by_name_.find(name);
     if (it == by_name_.end()) {
       missing_.push_back(name);
@@ -88,7 +104,7 @@ class Checkpoint {
 
   // Marks an optional tensor (e.g. a stored copy of a tied weight) as expected, checking its shape.
   void accept_optional(const std::string& name, const std::vector<int64_t>& shape) {
-    if (has(name)) take(name, shape);
+    if (!generate_ && has(name)) take(name, shape);
   }
 
   // A weight matrix [rows, cols] as W: zero-copy view into the map when the file already
@@ -132,6 +148,7 @@ class Checkpoint {
 
   // Throws one Error listing every missing and every unexpected tensor.
   void finish() const {
+    if (generate_) return;
     std::string msg;
     if (!missing_.empty()) {
       msg += "missing tensors (" + std::to_string(missing_.size()) + "):";
@@ -145,7 +162,7 @@ class Checkpoint {
       msg += "unexpected tensors (" + std::to_string(unexpected.size()) + "):";
       for (const auto& n : unexpected) msg += " " + n;
     }
-    check(msg.empty(), [&] { return files_.front()->path() + ": " + msg; });
+    check(msg.empty(), [&] { return (files_.empty() ? std::string("checkpoint") : files_.front()->path()) + ": " + msg; });
   }
 
  private:
@@ -184,6 +201,23 @@ class Checkpoint {
     return buf->data();
   }
 
+  const TensorEntry* generated(const std::string& name, const std::vector<int64_t>& shape) {
+    auto values = std::make_shared<std::vector<float>>(generate_(name, shape));
+    owned_.push_back(values);
+    TensorEntry t;
+    t.name = name;
+    t.dtype = DType::F32;
+    t.shape = shape;
+    t.data = reinterpret_cast<const uint8_t*>(values->data());
+    t.nbytes = values->size() * sizeof(float);
+    t.file = "<generated>";
+    generated_entries_.push_back(std::move(t));
+    return &generated_entries_.back();
+  }
+
+  Generator generate_;
+  std::vector<std::string> generated_prefixes_;
+  std::deque<TensorEntry> generated_entries_;  // stable addresses
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::map<std::string, const TensorEntry*> by_name_;
   std::set<std::string> taken_;

@@ -35,7 +35,18 @@ class Model {
 
   // Loads DIR/config.json (+ generation_config.json) and the safetensors checkpoint in DIR.
   explicit Model(const std::string& dir)
-      : config_(load_model_config(dir)), dims_(Dims::from_config(config_)), checkpoint_(std::make_shared<Checkpoint>(dir)) {
+      : Model(OpenLater{}, load_model_config(dir), [&] { return std::make_shared<Checkpoint>(dir); }) {}
+
+  // A model of `config` with the weights of `checkpoint` (a directory, or generated tensors).
+  Model(ModelConfig config, const std::shared_ptr<Checkpoint>& checkpoint)
+      : Model(OpenLater{}, std::move(config), [&] { return checkpoint; }) {}
+
+ private:
+  // The size check (Dims::from_config) runs before the checkpoint is opened.
+  struct OpenLater {};
+  template <class OpenCheckpoint>
+  Model(OpenLater, ModelConfig config, OpenCheckpoint&& open)
+      : config_(std::move(config)), dims_(Dims::from_config(config_)), checkpoint_(open()) {
     text_ = load_text_weights<W>(*checkpoint_, config_);
     has_vision_ = config_.vision.hidden_size > 0 && checkpoint_->has_prefix("encoder.vision_tower.");
     if (has_vision_) vision_ = load_vision_weights<W>(*checkpoint_, config_.vision, config_.encoder.hidden_size);
@@ -44,6 +55,7 @@ class Model {
     decoder_rope_ = Rope(config_.decoder);
   }
 
+ public:
   const ModelConfig& config() const { return config_; }
   const Dims& dims() const { return dims_; }
   const TextWeights<W>& text_weights() const { return text_; }

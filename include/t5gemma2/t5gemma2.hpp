@@ -28,3 +28,4 @@
 #include "t5gemma2/generate.hpp"
 #include "t5gemma2/tokenizer.hpp"
 #include "t5gemma2/image.hpp"
+#include "t5gemma2/synthetic_weights.hpp"

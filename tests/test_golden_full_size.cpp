@@ -1,0 +1,88 @@
+// Real-size models on synthetic weights (spec/synthetic-weights.md, seed 0) against HF
+// transformers v5.0.0 (tests/data/full, made by oracle/make_golden_full.py):
+//   s270m_text      every encoder/decoder layer, last states and logits of the 270m preset
+//   s270m_generate  16 greedy steps with the KV cache: tokens and per-step top-8 ids/logits
+//   s270m_long      a 1,300-token encoder (sliding window 512 and the global layers at length)
+//   s1b_text        the 1b preset (inferred dims): encoder output and logits
+// Tolerance as for the tiny cases: max|Δ| ≤ 1e-5 · max(1, max|ref|) per tensor.
+#include <string>
+
+#include "t5gemma2/dump.hpp"
+#include "t5gemma2/synthetic_weights.hpp"
+#include "test_util.hpp"
+
+using namespace t5gemma2;
+
+template <class Dims>
+static Model<Dims, float> synthetic_model(const std::string& name) {
+  return Model<Dims, float>(load_model_config(test_data("full/" + name)), synthetic_checkpoint(0, /*with_vision=*/false));
+}
+
+static void require_all_ok(const std::vector<Comparison>& cs, std::size_t expected) {
+  CHECK(cs.size() == expected);
+  for (const auto& c : cs) {
+    INFO(c.name << " max|d| " << c.max_abs << " max|ref| " << c.max_ref << " rel " << c.max_abs / std::max(1.0, c.max_ref));
+    CHECK(c.ok);
+  }
+}
+
+TEST_CASE("s270m_text: the 270m preset matches HF layer by layer") {
+  const auto model = synthetic_model<Preset270m>("s270m_text");
+  const SafetensorsFile golden(test_data("full/s270m_text/golden.safetensors"));
+  ArrayMap out;
+  run_case(model, golden, "text.", out);
+  require_all_ok(compare_with_golden(out, golden, 1e-5), (2 + 18) + (2 + 18) + 1);
+}
+
+TEST_CASE("s270m_generate: 16 greedy KV-cache steps give HF's tokens and top-8 logits") {
+  const auto model = synthetic_model<Preset270m>("s270m_text");
+  const SafetensorsFile golden(test_data("full/s270m_generate/golden.safetensors"));
+  const CaseInputs in = read_case_inputs(golden, "text.", model.config());
+  GenerationOptions o;
+  o.max_new_tokens = 16;
+  o.keep_step_logits = true;
+  const auto gen = generate_from_encoded(model, {encode_sample(model, in, 0)}, in.encoder_valid, o);
+  const std::vector<int64_t> want = to_i64_vector(golden.get("gen.sequences"));
+  CHECK(std::vector<int64_t>(gen[0].sequence.begin(), gen[0].sequence.end()) == want);
+  const std::vector<int64_t> top_ids = to_i64_vector(golden.get("gen.step_top8_ids"));
+  const std::vector<float> top_logits = to_f32_vector(golden.get("gen.step_top8_logits"));
+  REQUIRE(gen[0].step_logits.size() == 16);
+  double max_diff = 0;
+  for (std::size_t s = 0; s < 16; ++s)
+    for (std::size_t j = 0; j < 8; ++j) {
+      const int64_t id = top_ids[s * 8 + j];
+      max_diff = std::max(max_diff, double(std::fabs(gen[0].step_logits[s][std::size_t(id)] - top_logits[s * 8 + j])));
+    }
+  INFO("max |Δ| over the top-8 logits of 16 steps: " << max_diff);
+  CHECK(max_diff <= 1e-5 * 8);  // |logit| ≤ 8 here
+}
+
+TEST_CASE("s270m_long: a 1,300-token encoder (window 512) matches HF at the sampled rows") {
+  const auto model = synthetic_model<Preset270m>("s270m_long");
+  const SafetensorsFile golden(test_data("full/s270m_long/golden.safetensors"));
+  const std::vector<int64_t> rows = to_i64_vector(golden.get("text.rows"));
+  ArrayMap out;
+  // Keep only the sampled rows of the per-layer states, under the golden's names.
+  Observer observe;
+  observe.tensor = [&](const std::string& name, const Tensor& t) {
+    if (name.rfind("encoder.layer", 0) != 0 && name != "encoder.embeddings") return;
+    Array a;
+    a.shape = {1, int64_t(rows.size()), t.cols};
+    for (int64_t r : rows) a.f32.insert(a.f32.end(), t.row(int(r)), t.row(int(r)) + t.cols);
+    out["text." + name + "_rows"] = std::move(a);
+  };
+  const CaseInputs in = read_case_inputs(golden, "text.", model.config());
+  const Tensor enc = model.encode_embeddings(model.embed(in.encoder_ids[0]), in.encoder_valid[0], observe);
+  out["text.encoder.last_hidden_state"] = Array{DType::F32, {1, enc.rows, enc.cols}, enc.data, {}, {}};
+  const Tensor logits = model.logits(model.decode(in.decoder_ids[0], enc, in.encoder_valid[0]));
+  out["text.logits"] = Array{DType::F32, {1, logits.rows, logits.cols}, logits.data, {}, {}};
+  require_all_ok(compare_with_golden(out, golden, 1e-5), 1 + 18 + 1 + 1);
+}
+
+TEST_CASE("s1b_text: the 1b preset matches HF") {
+  const auto model = synthetic_model<Preset1b>("s1b_text");
+  const SafetensorsFile golden(test_data("full/s1b_text/golden.safetensors"));
+  ArrayMap out;
+  run_case(model, golden, "text.", out);
+  require_all_ok(compare_with_golden(out, golden, 1e-5), 2);
+}
