@@ -1,10 +1,11 @@
 // t5gemma2 — model size, the first template axis.
 //
 // A Dims type provides the text-stack sizes as members named as in config.json. The presets
-// make them `static constexpr`, so every loop bound in the forward pass is a compile-time
-// constant once inlined; RuntimeDims holds the same members as plain ints filled from
-// config.json (the tiny test configs and the demo model use it). Code reads `dims.hidden`
-// either way.
+// make them `static constexpr` and check that a checkpoint's config.json has exactly those
+// sizes before any weight is read; RuntimeDims holds the same members as plain ints filled
+// from config.json (the tiny test configs and the demo model use it). Code reads `dims.hidden`
+// either way. Today the scalar kernels take their sizes as arguments; the presets are where
+// size-specialised kernels (the SIMD step) can hang their compile-time constants.
 //
 //   Preset270m / Preset1b / Preset4b : spec §1.2 (1b and 4b dims are inferred, see spec §10)
 //   RuntimeDims                     : any config.json

@@ -103,37 +103,15 @@ class Tokenizer {
     check(int(types.size()) == sp_->GetPieceSize(), [&] { return model_path + ": piece table does not match the model"; });
     for (int id = 0; id < int(types.size()); ++id) {
       const int t = types[std::size_t(id)];
-      if (t == kControl || t == kUserDefined || t == kUnknown) add_token(sp_->IdToPiece(id), id);
+      if (t == kControl || t == kUserDefined || t == kUnknown) insert_token(sp_->IdToPiece(id), id);
     }
+    reindex();
   }
 
   // Registers (or re-maps) an added token: `text` in the input becomes `id`.
   void add_token(const std::string& text, int id) {
-    if (text.empty()) return;
-    for (auto& [t, i] : added_)
-      if (t == text) {
-        text_of_[id] = text;
-        i = id;
-        return;
-      }
-    added_.emplace_back(text, id);
-    std::stable_sort(added_.begin(), added_.end(), [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
-    for (auto& bucket : by_first_byte_) bucket.clear();
-    for (std::size_t i = 0; i < added_.size(); ++i) by_first_byte_[uint8_t(added_[i].first[0])].push_back(i);
-    text_of_[id] = text;
-  }
-
-  int vocab_size() const { return sp_->GetPieceSize(); }
-  int bos_id() const { return sp_->bos_id(); }
-  int eos_id() const { return sp_->eos_id(); }
-  int pad_id() const { return sp_->pad_id(); }
-
-  // Returns the id of an added token or of a single SentencePiece piece, or -1.
-  int token_id(const std::string& text) const {
-    for (const auto& [t, id] : added_)
-      if (t == text) return id;
-    const int id = sp_->PieceToId(text);
-    return id == sp_->unk_id() && text != sp_->IdToPiece(sp_->unk_id()) ? -1 : id;
+    insert_token(text, id);
+    reindex();
   }
 
   std::vector<int> encode(std::string_view text, bool add_bos = false) const {
@@ -181,8 +159,6 @@ class Tokenizer {
     return out;
   }
 
-  const sentencepiece::SentencePieceProcessor& processor() const { return *sp_; }
-
  private:
   // Added tokens made only of whitespace (and U+2581 "▁") are text, every other one is special.
   static bool is_special(const std::string& text) {
@@ -197,6 +173,20 @@ class Tokenizer {
       }
     }
     return false;
+  }
+
+  void insert_token(const std::string& text, int id) {
+    if (text.empty()) return;
+    text_of_[id] = text;
+    id_of_text_[text] = id;
+  }
+
+  // Longest text first, bucketed by first byte, so matching tries few candidates.
+  void reindex() {
+    added_.assign(id_of_text_.begin(), id_of_text_.end());
+    std::stable_sort(added_.begin(), added_.end(), [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+    for (auto& bucket : by_first_byte_) bucket.clear();
+    for (std::size_t i = 0; i < added_.size(); ++i) by_first_byte_[uint8_t(added_[i].first[0])].push_back(i);
   }
 
   const std::pair<std::string, int>* match_added(std::string_view text, std::size_t at) const {
@@ -216,7 +206,8 @@ class Tokenizer {
   }
 
   std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
-  std::vector<std::pair<std::string, int>> added_;  // longest text first
+  std::map<std::string, int> id_of_text_;            // every added token
+  std::vector<std::pair<std::string, int>> added_;  // the same, longest text first
   std::array<std::vector<std::size_t>, 256> by_first_byte_;  // indices into added_, longest first
   std::map<int, std::string> text_of_;
 };
