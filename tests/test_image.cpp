@@ -80,3 +80,18 @@ TEST_CASE("grey and other lossless formats decode to RGB like PIL's convert('RGB
   const ImageRGB8 img = decode_image(std::vector<uint8_t>(pgm.begin(), pgm.end()), "g.pgm");
   CHECK(img.pixels == std::vector<uint8_t>{10, 10, 10, 250, 250, 250});
 }
+
+TEST_CASE("24-bit BMP decodes to RGB in top-down order") {
+  // 2x1 bottom-up BMP: pixel (0,0) = red, (1,0) = blue; rows padded to 4 bytes; stored as BGR.
+  std::vector<uint8_t> bmp = {'B', 'M'};
+  auto u32 = [&](uint32_t v) { for (int i = 0; i < 4; ++i) bmp.push_back(uint8_t(v >> (8 * i))); };
+  auto u16 = [&](uint16_t v) { bmp.push_back(uint8_t(v)); bmp.push_back(uint8_t(v >> 8)); };
+  u32(14 + 40 + 8); u32(0); u32(14 + 40);                 // file header
+  u32(40); u32(2); u32(1); u16(1); u16(24); u32(0); u32(8); // info header: 2x1, 24 bpp
+  u32(2835); u32(2835); u32(0); u32(0);
+  for (uint8_t b : {0, 0, 255, 255, 0, 0, 0, 0}) bmp.push_back(b);  // BGR red, BGR blue, padding
+  const ImageRGB8 img = decode_image(bmp, "two.bmp");
+  REQUIRE(img.width == 2);
+  REQUIRE(img.height == 1);
+  CHECK(img.pixels == std::vector<uint8_t>{255, 0, 0, 0, 0, 255});
+}
