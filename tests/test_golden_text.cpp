@@ -1,5 +1,5 @@
 // The text model against Hugging Face transformers v5.0.0 (tests/data/tiny_{a,b}, produced by
-// ../shared/oracle/make_golden.py): every text.* tensor of the golden within
+// the project's HF oracle, make_golden.py): every text.* tensor of the golden within
 // max|Δ| ≤ 1e-5 · max(1, max|ref|) on unpadded rows, masks identical.
 #include <set>
 #include <string>

@@ -1,7 +1,7 @@
 // t5gemma2 — run the model on a golden-style input file and compare with a golden file.
 //
 // Shared by the t5gemma2-dump tool and the golden tests, so both exercise the same code.
-// Names follow the goldens (see ../shared/golden README): for prefix P = "text." or "mm.",
+// Names follow the goldens of tests/data (the HF oracle's naming): for prefix P = "text." or "mm.",
 // inputs P encoder_input_ids, P encoder_attention_mask, P decoder_input_ids (int64 [b, n]),
 // outputs P encoder.embeddings, P encoder.layer{i}, P encoder.last_hidden_state,
 // P decoder.embeddings, P decoder.layer{i}, P decoder.last_hidden_state, P logits (f32) and

@@ -1,4 +1,5 @@
-// t5gemma2 — deterministic synthetic weights ("synth-weights-v1", ../shared/spec/synthetic-weights.md).
+// t5gemma2 — deterministic synthetic weights ("synth-weights-v1", the generator of the HF oracle's
+// full-size goldens in tests/data/full).
 //
 // Every weight is a pure function of (HF tensor name with the "model." prefix, seed, flat index):
 //   key = fnv1a64(name) ^ splitmix64(seed)
