@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "t5gemma2/masks.hpp"
+#include "t5gemma2/ops/parallel.hpp"
 #include "t5gemma2/ops/scalar.hpp"
 #include "t5gemma2/tensor.hpp"
 
@@ -71,32 +72,36 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
   const int n_keys = int(keys.size());
   check(mask.rows == q.rows && mask.cols == n_keys, "attention: mask shape does not match queries and keys");
 
+  // Query rows are independent: split them across threads (no result bit depends on it).
   Tensor out(q.rows, a.heads * d);
-  std::vector<int> visible;
-  std::vector<float> p;
-  for (int t = 0; t < q.rows; ++t) {
-    visible.clear();
-    for (int c = 0; c < n_keys; ++c)
-      if (mask.at(t, c)) visible.push_back(c);
-    if (visible.empty()) continue;  // no visible key (an all-padding input): output 0
-    p.resize(visible.size());
-    for (int h = 0; h < a.heads; ++h) {
-      const int kv = h / group;
-      const float* qv = q.row(t) + h * d;
-      float max_score = -INFINITY;
-      for (std::size_t i = 0; i < visible.size(); ++i) {
-        float s = Ops<Target>::dot(qv, keys[std::size_t(visible[i])] + kv * d, std::size_t(d)) * a.scale;
-        if (a.softcap) s = soft_cap(s, *a.softcap);
-        p[i] = s;
-        max_score = std::max(max_score, s);
+  const long work = long(q.rows) * n_keys * a.heads * d * 2;
+  parallel_for(q.rows, work, [&](int row_begin, int row_end) {
+    std::vector<int> visible;
+    std::vector<float> p;
+    for (int t = row_begin; t < row_end; ++t) {
+      visible.clear();
+      for (int c = 0; c < n_keys; ++c)
+        if (mask.at(t, c)) visible.push_back(c);
+      if (visible.empty()) continue;  // no visible key (an all-padding input): output 0
+      p.resize(visible.size());
+      for (int h = 0; h < a.heads; ++h) {
+        const int kv = h / group;
+        const float* qv = q.row(t) + h * d;
+        float max_score = -INFINITY;
+        for (std::size_t i = 0; i < visible.size(); ++i) {
+          float s = Ops<Target>::dot(qv, keys[std::size_t(visible[i])] + kv * d, std::size_t(d)) * a.scale;
+          if (a.softcap) s = soft_cap(s, *a.softcap);
+          p[i] = s;
+          max_score = std::max(max_score, s);
+        }
+        for (float& x : p) x = std::exp(x - max_score);
+        const float denom = sum(p.data(), p.size());
+        float* o = out.row(t) + h * d;
+        for (std::size_t i = 0; i < visible.size(); ++i)
+          Ops<Target>::axpy(p[i] / denom, values[std::size_t(visible[i])] + kv * d, o, std::size_t(d));
       }
-      for (float& x : p) x = std::exp(x - max_score);
-      const float denom = sum(p.data(), p.size());
-      float* o = out.row(t) + h * d;
-      for (std::size_t i = 0; i < visible.size(); ++i)
-        Ops<Target>::axpy(p[i] / denom, values[std::size_t(visible[i])] + kv * d, o, std::size_t(d));
     }
-  }
+  });
   return out;
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "t5gemma2/decoder.hpp"
+#include "t5gemma2/model.hpp"
 
 T5GEMMA2_NAMESPACE_BEGIN
 
