@@ -95,3 +95,14 @@ TEST_CASE("24-bit BMP decodes to RGB in top-down order") {
   REQUIRE(img.height == 1);
   CHECK(img.pixels == std::vector<uint8_t>{255, 0, 0, 0, 0, 255});
 }
+
+TEST_CASE("GIF decodes its first frame through the palette") {
+  // 1x1 GIF89a, global palette {red, black}, one frame whose pixel is palette entry 0.
+  const std::vector<uint8_t> gif = {0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0xff, 0x00,
+                                    0x00, 0x00, 0x00, 0x00, 0x21, 0xf9, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00,
+                                    0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b};
+  const ImageRGB8 img = decode_image(gif, "red.gif");
+  REQUIRE(img.width == 1);
+  REQUIRE(img.height == 1);
+  CHECK(img.pixels == std::vector<uint8_t>{255, 0, 0});
+}
