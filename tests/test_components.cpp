@@ -1,5 +1,6 @@
 // Unit tests of the model's components against their formulas (spec §3–§4).
 #include <cmath>
+#include <random>
 #include <cstring>
 #include <vector>
 
@@ -100,22 +101,69 @@ TEST_CASE("decoder merged mask: causal self block (windowed on sliding layers), 
   }
 }
 
+// The forward pass asks for visible keys as intervals; they must describe exactly the dense masks.
+static std::vector<uint8_t> mask_row_from(const std::vector<KeyInterval>& iv, int cols) {
+  std::vector<uint8_t> row(std::size_t(cols), 0);
+  int last_end = -1;
+  for (const KeyInterval& i : iv) {
+    CHECK(i.begin < i.end);       // non-empty
+    CHECK(i.begin >= last_end);   // ascending, disjoint
+    last_end = i.end;
+    for (int k = i.begin; k < i.end; ++k) row[std::size_t(k)] = 1;
+  }
+  return row;
+}
+
+TEST_CASE("visible-key intervals equal the dense masks bit for bit (encoder, decoder, KV-cache order)") {
+  std::mt19937 rng(7);
+  int rows_checked = 0;
+  for (int trial = 0; trial < 60; ++trial) {
+    const int s = 1 + int(rng() % 40), window = 1 + int(rng() % 12);
+    std::vector<uint8_t> valid(static_cast<std::size_t>(s));
+    for (auto& v : valid) v = uint8_t(rng() % 4 != 0);
+    if (trial % 3 == 0) std::fill(valid.begin(), valid.begin() + int(rng() % std::size_t(s)), uint8_t(0));  // left padding
+    for (LayerType type : {LayerType::kSliding, LayerType::kFull}) {
+      const Mask m = encoder_mask(type, valid, window);
+      const EncoderVisibility vis = encoder_visibility(type, valid, window);
+      for (int q = 0; q < s; ++q, ++rows_checked) {
+        std::vector<KeyInterval> iv;
+        vis(q, iv);
+        CHECK(mask_row_from(iv, s) == std::vector<uint8_t>(m.allowed.begin() + q * s, m.allowed.begin() + (q + 1) * s));
+      }
+      // Decoder: T queries at positions first..first+T-1 over self keys at ascending positions.
+      const int t = 1 + int(rng() % 6), first = int(rng() % 30);
+      std::vector<int> qpos, kpos;
+      for (int i = 0; i < t; ++i) qpos.push_back(first + i);
+      for (int p = std::max(0, first + t - 1 - int(rng() % 20)); p < first + t; ++p) kpos.push_back(p);
+      const Mask dm = decoder_merged_mask(type, qpos, kpos, valid, window);
+      const DecoderVisibility dvis(type, qpos, kpos, valid, window);
+      for (int i = 0; i < t; ++i, ++rows_checked) {
+        std::vector<KeyInterval> iv;
+        dvis(i, iv);
+        CHECK(mask_row_from(iv, dm.cols) ==
+              std::vector<uint8_t>(dm.allowed.begin() + i * dm.cols, dm.allowed.begin() + (i + 1) * dm.cols));
+      }
+    }
+  }
+  CHECK(rows_checked > 1000);
+}
+
 TEST_CASE("Gemma RMSNorm multiplies by (1 + w)") {
   std::vector<float> x{3, 4}, w{0, 1}, y(2);
-  rms_norm(x.data(), w.data(), 2, 0.0f, y.data());
+  Ops<ScalarTarget>::rms_norm(x.data(), w.data(), 2, 0.0f, y.data());
   const float inv_rms = 1.0f / std::sqrt(12.5f);
   CHECK(same_bits(y[0], 3 * inv_rms));
   CHECK(same_bits(y[1], (4 * inv_rms) * 2.0f));
   // eps is added inside the square root.
   std::vector<float> z{0, 0};
-  rms_norm(z.data(), w.data(), 2, 1e-6f, y.data());
+  Ops<ScalarTarget>::rms_norm(z.data(), w.data(), 2, 1e-6f, y.data());
   CHECK(y[0] == 0.0f);
 }
 
 TEST_CASE("soft-capping and tanh-GELU follow their formulas") {
   CHECK(soft_cap(0.0f, 30.0f) == 0.0f);
   CHECK(std::fabs(soft_cap(1e6f, 30.0f) - 30.0f) < 1e-5f);
-  CHECK(same_bits(soft_cap(12.0f, 30.0f), std::tanh(12.0f / 30.0f) * 30.0f));
+  CHECK(same_bits(soft_cap(12.0f, 30.0f), tanh_canonical(12.0f / 30.0f) * 30.0f));
   for (float u : {-3.0f, -0.5f, 0.0f, 0.7f, 2.0f}) {
     const double exact = 0.5 * u * (1 + std::tanh(std::sqrt(2 / M_PI) * (u + 0.044715 * double(u) * u * u)));
     CHECK(std::fabs(gelu_tanh(u) - exact) < 1e-6);

@@ -29,14 +29,14 @@ struct SelfKeys {
   std::vector<int> positions;
 };
 
-// q [T, n_h·d], self keys (T_self rows over the blocks), cross keys/values, mask
-// [T, T_self + S] -> [T, H]
+// q [T, n_h·d], self keys (T_self rows over the blocks), cross keys/values, the visible keys
+// of [self ; cross] per query row -> [T, H]
 template <class Target, class W>
-inline Tensor merged_attention(const Tensor& q, const SelfKeys& self, const KeyValues& cross, const Mask& mask,
+inline Tensor merged_attention(const Tensor& q, const SelfKeys& self, const KeyValues& cross, const DecoderVisibility& visible,
                                const AttentionWeights<W>& w, const AttentionShape& a) {
   std::vector<KeyValueBlock> blocks = self.blocks;
   blocks.push_back({&cross.k, &cross.v});
-  return output_projection<Target>(attention<Target>(q, blocks, mask, a), w);
+  return output_projection<Target>(attention<Target>(q, blocks, visible, a), w);
 }
 
 // One decoder layer for the new tokens at `positions` (h [T, H]). `store_self(kv)` receives
@@ -52,8 +52,8 @@ inline void decoder_layer(Tensor& h, const TextLayerWeights<W>& layer, const Tex
   sandwich_layer<Target>(h, layer, eps, [&](const Tensor& x_hat) {
     const Tensor q = project_queries<Target>(x_hat, layer.self_attn, eps, angles, a.head_dim);
     const SelfKeys self = store_self(project_keys_values<Target>(x_hat, layer.self_attn, eps, &angles, a.head_dim));
-    const Mask mask = decoder_merged_mask(layer.type, positions, self.positions, encoder_valid, c.sliding_window);
-    return merged_attention<Target>(q, self, cross, mask, layer.self_attn, a);
+    const DecoderVisibility visible(layer.type, positions, self.positions, encoder_valid, c.sliding_window);
+    return merged_attention<Target>(q, self, cross, visible, layer.self_attn, a);
   });
 }
 
@@ -74,9 +74,11 @@ inline Tensor decoder_forward(Tensor h, const Tensor& encoder_output, const std:
   const std::vector<int> positions = iota_positions(h.rows);
   const RopeAngles local = rope_angles(rope.local_inv_freq, positions);
   const RopeAngles global = rope_angles(rope.global_inv_freq, positions);
-  observe("decoder.mask.sliding_attention",
-          decoder_merged_mask(LayerType::kSliding, positions, positions, encoder_valid, c.sliding_window));
-  observe("decoder.mask.full_attention", decoder_merged_mask(LayerType::kFull, positions, positions, encoder_valid, c.sliding_window));
+  if (observe.mask) {  // dense masks only for an observer that asks
+    observe("decoder.mask.sliding_attention",
+            decoder_merged_mask(LayerType::kSliding, positions, positions, encoder_valid, c.sliding_window));
+    observe("decoder.mask.full_attention", decoder_merged_mask(LayerType::kFull, positions, positions, encoder_valid, c.sliding_window));
+  }
   observe("decoder.embeddings", h);
 
   const std::vector<KeyValues> cross = all_cross_keys_values<Target>(encoder_output, w, c);
@@ -90,7 +92,7 @@ inline Tensor decoder_forward(Tensor h, const Tensor& encoder_output, const std:
                           });
     observe("decoder.layer" + std::to_string(i), h);
   }
-  rms_norm_groups(h, w.norm, float(c.rms_norm_eps));
+  rms_norm_groups<Target>(h, w.norm, float(c.rms_norm_eps));
   observe("decoder.last_hidden_state", h);
   return h;
 }
@@ -101,10 +103,7 @@ template <class Target, class W>
 inline Tensor lm_head(const Tensor& h, const WeightMatrix<W>& embed_tokens, const TextConfig& c) {
   Tensor logits;
   Ops<Target>::matmul(h, embed_tokens, logits);
-  if (c.final_logit_softcapping) {
-    const float cap = float(*c.final_logit_softcapping);
-    for (float& x : logits.data) x = soft_cap(x, cap);
-  }
+  if (c.final_logit_softcapping) Ops<Target>::soft_cap(logits.data.data(), logits.data.size(), float(*c.final_logit_softcapping));
   return logits;
 }
 

@@ -94,7 +94,7 @@ class DecoderSession {
                               return self_[i].keys();
                             });
     }
-    rms_norm_groups(h, w.norm, float(c.rms_norm_eps));
+    rms_norm_groups<Target>(h, w.norm, float(c.rms_norm_eps));
     return model_.logits(h).data;
   }
 

@@ -30,7 +30,7 @@ inline Tensor project_queries(const Tensor& x_hat, const AttentionWeights<W>& w,
                               int head_dim) {
   Tensor q;
   Ops<Target>::matmul(x_hat, w.q_proj, q);
-  rms_norm_groups(q, w.q_norm, eps);
+  rms_norm_groups<Target>(q, w.q_norm, eps);
   apply_rope_rows(q, rope, head_dim);
   return q;
 }
@@ -42,7 +42,7 @@ inline KeyValues project_keys_values(const Tensor& x_hat, const AttentionWeights
   KeyValues kv;
   Ops<Target>::matmul(x_hat, w.k_proj, kv.k);
   Ops<Target>::matmul(x_hat, w.v_proj, kv.v);
-  rms_norm_groups(kv.k, w.k_norm, eps);
+  rms_norm_groups<Target>(kv.k, w.k_norm, eps);
   if (rope) apply_rope_rows(kv.k, *rope, head_dim);
   return kv;
 }
@@ -62,11 +62,11 @@ inline void add_in_place(Tensor& h, const Tensor& x) {
 // One encoder or decoder layer around its attention: `attend(x̂) -> [T, H]`.
 template <class Target, class W, class Attend>
 inline void sandwich_layer(Tensor& h, const TextLayerWeights<W>& w, float eps, Attend&& attend) {
-  Tensor a = attend(rms_norm_rows(h, w.pre_self_attn_layernorm, eps));
-  rms_norm_groups(a, w.post_self_attn_layernorm, eps);
+  Tensor a = attend(rms_norm_rows<Target>(h, w.pre_self_attn_layernorm, eps));
+  rms_norm_groups<Target>(a, w.post_self_attn_layernorm, eps);
   add_in_place(h, a);
-  Tensor m = geglu_mlp<Target>(rms_norm_rows(h, w.pre_feedforward_layernorm, eps), w.mlp);
-  rms_norm_groups(m, w.post_feedforward_layernorm, eps);
+  Tensor m = geglu_mlp<Target>(rms_norm_rows<Target>(h, w.pre_feedforward_layernorm, eps), w.mlp);
+  rms_norm_groups<Target>(m, w.post_feedforward_layernorm, eps);
   add_in_place(h, m);
 }
 

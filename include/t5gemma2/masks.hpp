@@ -11,6 +11,7 @@
 //   cross block  every non-padded encoder token, on every layer type
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -78,5 +79,93 @@ inline Mask decoder_merged_mask(LayerType type, const std::vector<int>& query_po
   }
   return m;
 }
+
+// ---- visible keys as intervals -----------------------------------------------------------
+
+// Keys [begin, end) of the concatenated key list.
+struct KeyInterval {
+  int begin = 0;
+  int end = 0;
+};
+
+// The runs of 1s of a mask row, as intervals (ascending).
+inline void mask_row_intervals(const Mask& m, int q, std::vector<KeyInterval>& out) {
+  for (int k = 0; k < m.cols;) {
+    if (!m.at(q, k)) {
+      ++k;
+      continue;
+    }
+    const int begin = k;
+    while (k < m.cols && m.at(q, k)) ++k;
+    out.push_back({begin, k});
+  }
+}
+
+// The runs of valid (non-padding) keys, shifted by `offset`.
+inline std::vector<KeyInterval> valid_runs(const std::vector<uint8_t>& valid, int offset = 0) {
+  std::vector<KeyInterval> runs;
+  for (int k = 0; k < int(valid.size());) {
+    if (!valid[std::size_t(k)]) {
+      ++k;
+      continue;
+    }
+    const int begin = k;
+    while (k < int(valid.size()) && valid[std::size_t(k)]) ++k;
+    runs.push_back({begin + offset, k + offset});
+  }
+  return runs;
+}
+
+// Appends the parts of `runs` inside [lo, hi).
+inline void clip_runs(const std::vector<KeyInterval>& runs, int lo, int hi, std::vector<KeyInterval>& out) {
+  for (const KeyInterval& r : runs) {
+    const int b = std::max(r.begin, lo), e = std::min(r.end, hi);
+    if (b < e) out.push_back({b, e});
+  }
+}
+
+// Encoder query q sees the valid keys; on sliding layers only those with
+// q − ⌊(W+1)/2⌋ < k < q + ⌊W/2⌋ + 1 (encoder_window_allows). window = 0: full attention.
+struct EncoderVisibility {
+  std::vector<KeyInterval> runs;
+  int window = 0;
+
+  EncoderVisibility(const std::vector<uint8_t>& key_valid, int window_or_0) : runs(valid_runs(key_valid)), window(window_or_0) {}
+  void operator()(int q, std::vector<KeyInterval>& out) const {
+    if (window == 0) return clip_runs(runs, 0, 1 << 30, out);
+    clip_runs(runs, q - (window + 1) / 2 + 1, q + window / 2 + 1, out);
+  }
+};
+
+inline EncoderVisibility encoder_visibility(LayerType type, const std::vector<uint8_t>& key_valid, int window) {
+  return EncoderVisibility(key_valid, type == LayerType::kSliding ? window : 0);
+}
+
+// Decoder query i (position query_positions[i]) over [self keys ; encoder keys]: the self keys
+// at positions ≤ q (and > q − W on sliding layers), then every valid encoder key. Self key
+// positions are ascending (chronological), so the visible self keys are one interval.
+struct DecoderVisibility {
+  const std::vector<int>* query_positions;
+  const std::vector<int>* self_positions;
+  std::vector<KeyInterval> cross_runs;
+  int window = 0;  // 0: full (causal) attention
+
+  DecoderVisibility(LayerType type, const std::vector<int>& query_pos, const std::vector<int>& self_pos,
+                    const std::vector<uint8_t>& encoder_valid, int w)
+      : query_positions(&query_pos),
+        self_positions(&self_pos),
+        cross_runs(valid_runs(encoder_valid, int(self_pos.size()))),
+        window(type == LayerType::kSliding ? w : 0) {
+    check(std::is_sorted(self_pos.begin(), self_pos.end()), "decoder self keys must be in chronological order");
+  }
+  void operator()(int i, std::vector<KeyInterval>& out) const {
+    const int q = (*query_positions)[std::size_t(i)];
+    const auto& p = *self_positions;
+    const int hi = int(std::upper_bound(p.begin(), p.end(), q) - p.begin());  // positions ≤ q
+    const int lo = window ? int(std::upper_bound(p.begin(), p.end(), q - window) - p.begin()) : 0;  // > q − W
+    if (lo < hi) out.push_back({lo, hi});
+    out.insert(out.end(), cross_runs.begin(), cross_runs.end());
+  }
+};
 
 T5GEMMA2_NAMESPACE_END

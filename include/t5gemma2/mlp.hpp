@@ -1,6 +1,6 @@
 // t5gemma2 — the feed-forward block (spec §3.6): GeGLU with tanh-approximated GELU.
 //   m = down( gelu_tanh(gate(x)) ⊙ up(x) )
-//   gelu_tanh(u) = 0.5 · u · (1 + tanh( √(2/π) · (u + 0.044715 · u³) ))
+//   gelu_tanh(u) = 0.5 · u · (1 + tanh( √(2/π) · (u + 0.044715 · u³) ))   (ops/scalar.hpp)
 #pragma once
 
 #include <cmath>
@@ -9,13 +9,6 @@
 #include "t5gemma2/tensor.hpp"
 
 T5GEMMA2_NAMESPACE_BEGIN
-
-inline float gelu_tanh(float u) {
-  const float kSqrt2OverPi = 0.7978845608028654f;  // √(2/π)
-  const float kKappa = 0.044715f;
-  const float inner = kSqrt2OverPi * (u + kKappa * u * u * u);
-  return 0.5f * u * (1.0f + std::tanh(inner));
-}
 
 template <class W>
 struct MlpWeights {
@@ -30,7 +23,7 @@ inline Tensor geglu_mlp(const Tensor& x, const MlpWeights<W>& w) {
   Tensor gate, up, out;
   Ops<Target>::matmul(x, w.gate_proj, gate);  // [T, I]
   Ops<Target>::matmul(x, w.up_proj, up);      // [T, I]
-  for (std::size_t i = 0; i < gate.data.size(); ++i) gate.data[i] = gelu_tanh(gate.data[i]) * up.data[i];
+  Ops<Target>::gelu_mul(gate.data.data(), up.data.data(), gate.data.size());
   Ops<Target>::matmul(gate, w.down_proj, out);  // [T, H]
   return out;
 }

@@ -143,9 +143,9 @@ inline Tensor vision_self_attention(const Tensor& x_hat, const VisionLayerWeight
   a.heads = a.kv_heads = c.num_heads;
   a.head_dim = c.head_dim();
   a.scale = float(std::pow(double(c.head_dim()), -0.5));
-  Mask all(x_hat.rows, x_hat.rows);
-  std::fill(all.allowed.begin(), all.allowed.end(), uint8_t(1));
-  return linear<Target>(attention<Target>(q, {{&k, &v}}, all, a), w.out_proj);
+  const int n = x_hat.rows;
+  const auto every_key = [n](int, std::vector<KeyInterval>& out) { out.push_back({0, n}); };
+  return linear<Target>(attention<Target>(q, {{&k, &v}}, every_key, a), w.out_proj);
 }
 
 // The SigLIP tower: pixel_values [3, S·S] -> last_hidden_state [N, Hv]
@@ -162,7 +162,7 @@ inline Tensor vision_tower(const Tensor& pixels, const VisionWeights<W>& w, cons
     x_hat = h;
     layer_norm_rows(x_hat, layer.layer_norm2, eps);
     Tensor m = linear<Target>(x_hat, layer.fc1);
-    for (float& u : m.data) u = gelu_tanh(u);
+    Ops<Target>::gelu(m.data.data(), m.data.size());
     add_in_place(h, linear<Target>(m, layer.fc2));
   }
   layer_norm_rows(h, w.post_layernorm, eps);
@@ -191,7 +191,7 @@ inline Tensor average_pool_patches(const Tensor& v, int patches_per_side, int ke
 template <class Target, class W>
 inline Tensor project_image(const Tensor& vision_states, const VisionWeights<W>& w, const ModelConfig& c) {
   Tensor pooled = average_pool_patches(vision_states, c.vision.patches_per_side(), c.pool_kernel());
-  rms_norm_groups(pooled, w.mm_soft_emb_norm, float(c.vision.layer_norm_eps));
+  rms_norm_groups<Target>(pooled, w.mm_soft_emb_norm, float(c.vision.layer_norm_eps));
   Tensor features;
   Ops<Target>::matmul(pooled, w.mm_input_projection, features);
   return features;

@@ -1,14 +1,18 @@
-// t5gemma2 — the kernels of the forward pass for the scalar reference target.
+// t5gemma2 — the kernels of the forward pass, scalar reference target.
 //
-// The SIMD target axis: model code never loops over a weight row itself, it calls
-// Ops<Target>::matmul / dot / axpy. Ops<ScalarTarget> is plain C++ written on the canonical
-// reductions of ops/reduce.hpp; Highway targets (a later step) specialise Ops with kernels
-// that reproduce these results bit for bit.
+// The SIMD target axis: model code never loops over a weight row, a norm or a softmax itself;
+// it calls Ops<Target>::matmul / rms_norm / gelu / attention_head / .... Ops<ScalarTarget> below
+// is plain C++ on the canonical reductions of ops/reduce.hpp and the canonical exp/tanh of
+// ops/math.hpp: it DEFINES the bits. The Highway targets (ops/highway.hpp static,
+// ops/dispatch.hpp dynamic) perform the same operations per output on vectors and give the
+// same bits (docs/numerics.md).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 
+#include "t5gemma2/ops/math.hpp"
 #include "t5gemma2/ops/parallel.hpp"
 #include "t5gemma2/ops/reduce.hpp"
 #include "t5gemma2/tensor.hpp"
@@ -22,8 +26,31 @@ struct ScalarTarget {
 template <class Target>
 struct Ops;
 
+// One run of visible keys of one kv head: `count` key rows starting at k (values at v), rows
+// `stride` floats apart (the rows of a [K, n_kv·d] tensor, offset to the head).
+struct KeySpan {
+  const float* k = nullptr;
+  const float* v = nullptr;
+  std::size_t stride = 0;
+  int count = 0;
+};
+
+// cap · tanh(x / cap), rounded step by step as PyTorch does (divide, tanh, multiply).
+inline float soft_cap(float x, float cap) { return tanh_canonical(x / cap) * cap; }
+
+// GELU, tanh approximation (spec §3.6), in PyTorch's order of operations:
+//   0.5 · u · (1 + tanh(√(2/π) · (u + 0.044715 · u³)))
+inline float gelu_tanh(float u) {
+  const float kSqrt2OverPi = 0.7978845608028654f;  // √(2/π)
+  const float kKappa = 0.044715f;
+  const float inner = kSqrt2OverPi * (u + kKappa * u * u * u);
+  return 0.5f * u * (1.0f + tanh_canonical(inner));
+}
+
 template <>
 struct Ops<ScalarTarget> {
+  static constexpr const char* name() { return "scalar"; }
+
   // sum_i a[i] * b[i], canonical order (ops/reduce.hpp).
   template <class B>
   static float dot(const float* a, const B* b, std::size_t n) {
@@ -48,6 +75,56 @@ struct Ops<ScalarTarget> {
   // row order and independent per column, so SIMD over columns changes nothing.
   static void axpy(float a, const float* x, float* y, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) y[i] = std::fma(a, x[i], y[i]);
+  }
+
+  // Gemma's RMSNorm of one vector (spec §3.2): y = (x · 1/√(mean(x²) + eps)) · (1 + w).
+  // x [n] -> y [n] (y may alias x).
+  static void rms_norm(const float* x, const float* weight, std::size_t n, float eps, float* y) {
+    const float mean_square = sum_of_squares(x, n) / float(n);
+    const float inv_rms = 1.0f / std::sqrt(mean_square + eps);
+    for (std::size_t i = 0; i < n; ++i) y[i] = (x[i] * inv_rms) * (1.0f + weight[i]);
+  }
+
+  // x[i] = gelu_tanh(x[i])
+  static void gelu(float* x, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) x[i] = gelu_tanh(x[i]);
+  }
+
+  // gate[i] = gelu_tanh(gate[i]) · up[i]   (GeGLU)
+  static void gelu_mul(float* gate, const float* up, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) gate[i] = gelu_tanh(gate[i]) * up[i];
+  }
+
+  // x[i] = soft_cap(x[i], cap)   (final logit soft-capping)
+  static void soft_cap(float* x, std::size_t n, float cap) {
+    for (std::size_t i = 0; i < n; ++i) x[i] = t5gemma2::soft_cap(x[i], cap);
+  }
+
+  // The attention core for one query vector and one head (attention.hpp):
+  //   s_c = (q · k_c) · scale, then soft_cap(s_c, *softcap) if softcap is given
+  //   p_c = exp(s_c − max) / Σ exp(s − max)       canonical exp and sum
+  //   out = Σ_c p_c · v_c                         in key order, one fma per key (axpy)
+  // over the keys of `spans` in order. q [d], scores: scratch of at least Σ count floats,
+  // out [d] (overwritten). No key: out = 0.
+  static void attention_head(const float* q, const KeySpan* spans, int n_spans, int d, float scale, const float* softcap,
+                             float* scores, float* out) {
+    std::fill(out, out + d, 0.0f);
+    int n = 0;
+    float max_score = -INFINITY;
+    for (int s = 0; s < n_spans; ++s)
+      for (int i = 0; i < spans[s].count; ++i) {
+        float x = dot(q, spans[s].k + std::size_t(i) * spans[s].stride, std::size_t(d)) * scale;
+        if (softcap) x = t5gemma2::soft_cap(x, *softcap);
+        scores[n++] = x;
+        max_score = std::max(max_score, x);
+      }
+    if (n == 0) return;
+    for (int i = 0; i < n; ++i) scores[i] = exp_canonical(scores[i] - max_score);
+    const float denom = sum(scores, std::size_t(n));
+    n = 0;
+    for (int s = 0; s < n_spans; ++s)
+      for (int i = 0; i < spans[s].count; ++i)
+        axpy(scores[n++] / denom, spans[s].v + std::size_t(i) * spans[s].stride, out, std::size_t(d));
   }
 };
 
