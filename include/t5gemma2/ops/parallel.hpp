@@ -1,12 +1,22 @@
-// t5gemma2 — splitting independent work across threads.
+// t5gemma2 — splitting independent work across a persistent pool of threads.
 //
-// parallel_for(n, fn) runs fn(begin, end) over contiguous chunks of [0, n), one per thread.
-// It is used only where every output element is computed independently by the same code
-// (the rows of a matmul), so the thread count never changes a result bit.
+// parallel_for(n, work, fn) runs fn(begin, end) over contiguous chunks of [0, n), one chunk per
+// thread, the calling thread taking the first. It is used only where every output is computed
+// independently by the same code (the output features of a matmul, the query rows of
+// attention), never inside a reduction, so the thread count never changes a result bit.
+//
+// The workers are started once (on first use, or when set_num_threads changes the count) and
+// sleep on a futex (std::atomic::wait) between calls: a call costs a few microseconds, not the
+// tens of microseconds of starting threads. If the system refuses a thread, the pool runs with
+// the threads it got.
 #pragma once
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -15,34 +25,138 @@
 T5GEMMA2_NAMESPACE_BEGIN
 
 namespace parallel_detail {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int threads) {
+    for (int i = 1; i < threads; ++i) {
+      try {
+        workers_.emplace_back([this, i] { work(i); });
+      } catch (const std::system_error&) {
+        break;  // fewer threads than asked: the split below adapts
+      }
+    }
+  }
+  ~ThreadPool() {
+    stop_.store(true);
+    generation_.fetch_add(1);
+    generation_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return int(workers_.size()) + 1; }
+
+  // Runs task(i) for i in [0, tasks) with tasks ≤ size(): task 0 on the caller, task i on
+  // worker i. Returns when every worker has seen this call (so none still reads its state);
+  // rethrows the first exception of a task.
+  template <class Task>
+  void run(int tasks, Task& task) {
+    std::lock_guard<std::mutex> one_call_at_a_time(call_);
+    task_ = &task;
+    invoke_ = [](void* t, int i) { (*static_cast<Task*>(t))(i); };
+    tasks_ = tasks;
+    error_ = nullptr;
+    pending_.store(int(workers_.size()));
+    generation_.fetch_add(1);
+    generation_.notify_all();
+    try {
+      task(0);
+    } catch (...) {
+      record_error();
+    }
+    for (int left = pending_.load(); left != 0; left = pending_.load()) pending_.wait(left);
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  void work(int index) {
+    uint64_t seen = 0;
+    for (;;) {
+      generation_.wait(seen);
+      seen = generation_.load();
+      if (stop_.load()) return;
+      if (index < tasks_) {
+        try {
+          invoke_(task_, index);
+        } catch (...) {
+          record_error();
+        }
+      }
+      if (pending_.fetch_sub(1) == 1) pending_.notify_one();
+    }
+  }
+  void record_error() {
+    std::lock_guard<std::mutex> lock(error_mutex_);
+    if (!error_) error_ = std::current_exception();
+  }
+
+  std::vector<std::thread> workers_;
+  std::mutex call_;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  std::atomic<bool> stop_{false};
+  void* task_ = nullptr;
+  void (*invoke_)(void*, int) = nullptr;
+  int tasks_ = 0;
+  std::mutex error_mutex_;
+  std::exception_ptr error_;
+};
+
 inline std::atomic<int>& thread_count() {
   static std::atomic<int> n{int(std::max(1u, std::thread::hardware_concurrency()))};
   return n;
 }
+
+// The pool of the current thread count (rebuilt when the count changes).
+inline ThreadPool& pool() {
+  static std::mutex m;
+  static std::unique_ptr<ThreadPool> p;
+  std::lock_guard<std::mutex> lock(m);
+  if (!p || p->size() != thread_count()) {
+    p.reset();
+    p = std::make_unique<ThreadPool>(thread_count());
+    if (p->size() != thread_count()) thread_count() = p->size();  // the system gave fewer
+  }
+  return *p;
+}
+
+// Nested parallel_for calls (a task that itself splits) run inline.
+inline bool& inside_task() {
+  thread_local bool inside = false;
+  return inside;
+}
+
 }  // namespace parallel_detail
 
+// Threads used by parallel_for (default: the hardware threads). Results do not depend on it.
 inline void set_num_threads(int n) { parallel_detail::thread_count() = std::max(1, n); }
 inline int num_threads() { return parallel_detail::thread_count(); }
 
-// Work below this many multiply-adds (~0.1 ms on one core) runs on the calling thread:
-// starting threads would cost more.
-inline constexpr long kMinParallelWork = 1L << 17;
+// Work below this many multiply-adds (~20 µs on one core) runs on the calling thread.
+inline constexpr long kMinParallelWork = 1L << 16;
 
 template <class Fn>
 inline void parallel_for(int n, long work, Fn&& fn) {
-  const int threads = std::min(num_threads(), n);
-  if (threads <= 1 || work < kMinParallelWork) {
+  int threads = std::min(num_threads(), n);
+  if (threads <= 1 || work < kMinParallelWork || parallel_detail::inside_task()) {
     fn(0, n);
     return;
   }
-  std::vector<std::thread> pool;
+  parallel_detail::ThreadPool& pool = parallel_detail::pool();
+  threads = std::min(threads, pool.size());
   const int chunk = (n + threads - 1) / threads;
-  for (int t = 1; t < threads; ++t) {
-    const int begin = t * chunk, end = std::min(n, begin + chunk);
-    if (begin < end) pool.emplace_back([&fn, begin, end] { fn(begin, end); });
-  }
-  fn(0, std::min(n, chunk));
-  for (auto& th : pool) th.join();
+  auto task = [&](int i) {
+    const int begin = i * chunk, end = std::min(n, begin + chunk);
+    if (begin >= end) return;
+    parallel_detail::inside_task() = true;
+    struct Reset {
+      ~Reset() { parallel_detail::inside_task() = false; }
+    } reset;
+    fn(begin, end);
+  };
+  pool.run(threads, task);
 }
 
 T5GEMMA2_NAMESPACE_END

@@ -26,6 +26,11 @@ struct ScalarTarget {
 template <class Target>
 struct Ops;
 
+// A SIMD target brings its kernels as static members (ops/highway.hpp, ops/dispatch.hpp).
+template <class Target>
+  requires requires { typename Target::is_kernel_set; }
+struct Ops<Target> : Target {};
+
 // One run of visible keys of one kv head: `count` key rows starting at k (values at v), rows
 // `stride` floats apart (the rows of a [K, n_kv·d] tensor, offset to the head).
 struct KeySpan {

@@ -1,0 +1,526 @@
+// t5gemma2 — the forward pass's kernels on Highway vectors, one copy per SIMD target.
+//
+// Each kernel here has a scalar twin in ops/scalar.hpp and reproduces it bit for bit: per
+// output it performs the same IEEE operations in the same order; only which outputs are
+// computed together, and where the operands sit in registers, differ.
+//
+//   the canonical dot (ops/reduce.hpp): 16 lanes, lane i%16 += a[i]·b[i] (fused), then the
+//   pairwise tree 8, 4, 2, 1. A 16-lane accumulator is kV = 16/N vectors of N lanes (AVX3: one
+//   zmm, AVX2: two ymm). The tree's steps of width ≥ N add whole vectors; the steps inside a
+//   vector are done for N outputs at once by TransposeReduce (each add still pairs lane j with
+//   lane j + w of ONE output).
+//
+// Only targets with a native fused multiply-add (HWY_NATIVE_FMA: AVX2, AVX3, AVX3_DL on x86)
+// run vector code: on the others MulAdd is two roundings, so every kernel there delegates to
+// Ops<ScalarTarget> and is exact too. Requires -ffp-contract=off (an INTERFACE option of the
+// t5gemma2 target): otherwise g++ may fuse a Mul and an Add that the twin keeps apart.
+//
+// Users do not include this file: ops/highway.hpp (static target) and
+// t5gemma2/dispatch_impl.hpp (dynamic dispatch, through foreach_target.h) do.
+#if defined(T5GEMMA2_OPS_HWY_KERNELS_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef T5GEMMA2_OPS_HWY_KERNELS_INL_H_
+#undef T5GEMMA2_OPS_HWY_KERNELS_INL_H_
+#else
+#define T5GEMMA2_OPS_HWY_KERNELS_INL_H_
+#endif
+
+#include <hwy/cache_control.h>
+#include <hwy/highway.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+#include "t5gemma2/ops/hwy/math-inl.h"
+#include "t5gemma2/ops/scalar.hpp"
+
+HWY_BEFORE_NAMESPACE();
+namespace t5gemma2 {
+inline namespace v0_1 {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Vector code only where MulAdd is one fused operation and the vector length is fixed.
+#undef T5GEMMA2_HWY_VECTOR_KERNELS
+#if HWY_NATIVE_FMA && !HWY_HAVE_SCALABLE && HWY_TARGET != HWY_SCALAR
+#define T5GEMMA2_HWY_VECTOR_KERNELS 1
+#else
+#define T5GEMMA2_HWY_VECTOR_KERNELS 0
+#endif
+
+using Reference = Ops<ScalarTarget>;
+
+#if T5GEMMA2_HWY_VECTOR_KERNELS
+
+using DF = hn::CappedTag<float, kReduceLanes>;  // at most 16 lanes: one canonical accumulator
+using VF = hn::Vec<DF>;
+inline constexpr std::size_t kN = hn::MaxLanes(DF());          // lanes per vector
+inline constexpr std::size_t kV = kReduceLanes / kN;           // vectors per accumulator
+
+// 16 consecutive weights as f32 vectors (bf16 widened exactly).
+HWY_INLINE VF LoadWeights(DF d, const float* p) { return hn::LoadU(d, p); }
+HWY_INLINE VF LoadWeights(DF d, const bf16_t* p) {
+  const hn::Rebind<hwy::bfloat16_t, DF> dbf;
+  return hn::PromoteTo(d, hn::LoadU(dbf, reinterpret_cast<const hwy::bfloat16_t*>(p)));
+}
+
+// ---- the in-vector part of the canonical tree, for kN outputs at once ----------------------
+
+// Step of width kN/2: pairs (a, b) -> one vector [a.lo + a.hi | b.lo + b.hi].
+HWY_INLINE VF FoldHalves(DF d, VF a, VF b) {
+  return hn::Add(hn::ConcatLowerLower(d, b, a), hn::ConcatUpperUpper(d, b, a));
+}
+#if HWY_TARGET <= HWY_AVX3
+// Step of width 4 on 16 lanes (after FoldHalves): 128-bit blocks [A0 A1 B0 B1], [C0 C1 D0 D1]
+// -> [A0+A1, C0+C1, B0+B1, D0+D1].
+HWY_INLINE VF FoldBlocks(VF p, VF q) {
+  return hn::Add(hn::OddEvenBlocks(hn::SwapAdjacentBlocks(q), p), hn::OddEvenBlocks(q, hn::SwapAdjacentBlocks(p)));
+}
+#endif
+// Step of width 2 inside 128-bit blocks: [a0 a1 a2 a3], [b0 b1 b2 b3] -> [a0+a2, a1+a3, b0+b2, b1+b3].
+HWY_INLINE VF FoldPairs(DF d, VF p, VF q) {
+  const hn::Repartition<uint64_t, DF> du64;
+  const auto pu = hn::BitCast(du64, p), qu = hn::BitCast(du64, q);
+  return hn::Add(hn::BitCast(d, hn::InterleaveLower(du64, pu, qu)), hn::BitCast(d, hn::InterleaveUpper(du64, pu, qu)));
+}
+// Step of width 1: adjacent lanes of (p, q) -> one lane each.
+HWY_INLINE VF FoldAdjacent(DF d, VF p, VF q) { return hn::Add(hn::ConcatEven(d, q, p), hn::ConcatOdd(d, q, p)); }
+
+// v[0..kN) -> one vector whose lanes hold the kN in-vector tree results, in the lane order
+// lane_of (computed once per target by reducing one-hot inputs).
+HWY_INLINE VF TransposeReduceLanes(DF d, VF* v) {
+  std::size_t n = kN;
+  if constexpr (kN >= 8) {  // width kN/2: 8 (AVX3) or 4 (AVX2)
+    for (std::size_t i = 0; i < n / 2; ++i) v[i] = FoldHalves(d, v[2 * i], v[2 * i + 1]);
+    n /= 2;
+  }
+#if HWY_TARGET <= HWY_AVX3
+  if constexpr (kN == 16) {  // width 4
+    for (std::size_t i = 0; i < n / 2; ++i) v[i] = FoldBlocks(v[2 * i], v[2 * i + 1]);
+    n /= 2;
+  }
+#endif
+  for (std::size_t i = 0; i < n / 2; ++i) v[i] = FoldPairs(d, v[2 * i], v[2 * i + 1]);  // width 2
+  n /= 2;
+  return FoldAdjacent(d, v[0], v[1]);  // width 1
+}
+
+// lane_of[i]: the lane of TransposeReduceLanes' result that holds output i.
+HWY_INLINE const std::array<int, kN>& ReducedLaneOf() {
+  static const std::array<int, kN> lane_of = [] {
+    const DF d;
+    VF v[kN];
+    for (std::size_t i = 0; i < kN; ++i) v[i] = hn::IfThenElseZero(hn::FirstN(d, 1), hn::Set(d, float(i + 1)));
+    alignas(64) float lanes[kN];
+    hn::Store(TransposeReduceLanes(d, v), d, lanes);
+    std::array<int, kN> out{};
+    for (std::size_t l = 0; l < kN; ++l) out[std::size_t(lanes[l]) - 1] = int(l);
+    return out;
+  }();
+  return lane_of;
+}
+
+// Finishes `count` accumulators acc[i][0..kV) (count ≤ kN) with the canonical tree; out[i].
+HWY_INLINE void ReduceAccumulators(DF d, VF (*acc)[kV], std::size_t count, float* out) {
+  VF v[kN];
+  for (std::size_t i = 0; i < kN; ++i) {
+    if (i >= count) {
+      v[i] = hn::Zero(d);
+      continue;
+    }
+    for (std::size_t w = kV / 2; w >= 1; w /= 2)  // tree steps of whole vectors (width ≥ kN)
+      for (std::size_t j = 0; j < w; ++j) acc[i][j] = hn::Add(acc[i][j], acc[i][j + w]);
+    v[i] = acc[i][0];
+  }
+  alignas(64) float lanes[kN];
+  hn::Store(TransposeReduceLanes(d, v), d, lanes);
+  const auto& lane_of = ReducedLaneOf();
+  for (std::size_t i = 0; i < count; ++i) out[i] = lanes[lane_of[i]];
+}
+
+// ---- dot tiles: kR activation rows × kC weight rows, K elements -----------------------------
+
+// out[r·kC + c] = dot(x[r], w[c], K) in the canonical order. With kPrefetch, the rows pf[c]
+// (the tile after next) are prefetched along the way: decode rows are too short for the
+// hardware prefetcher to ramp up.
+template <int kR, int kC, bool kPrefetch = false, class WT>
+HWY_INLINE void DotTile(const float* const* x, const WT* const* w, std::size_t K, float* out,
+                        const WT* const* pf = nullptr) {
+  const DF d;
+  VF acc[kR * kC][kV];
+  for (auto& a : acc)
+    for (auto& v : a) v = hn::Zero(d);
+  std::size_t k = 0;
+  for (; k + kReduceLanes <= K; k += kReduceLanes) {
+    if constexpr (kPrefetch) {
+      for (int c = 0; c < kC; ++c) hwy::Prefetch(pf[c] + k);
+    }
+    for (std::size_t v = 0; v < kV; ++v) {
+      VF wv[kC];
+      for (int c = 0; c < kC; ++c) wv[c] = LoadWeights(d, w[c] + k + v * kN);
+      for (int r = 0; r < kR; ++r) {
+        const VF xv = hn::LoadU(d, x[r] + k + v * kN);
+        for (int c = 0; c < kC; ++c) acc[r * kC + c][v] = hn::MulAdd(xv, wv[c], acc[r * kC + c][v]);
+      }
+    }
+  }
+  if (k < K) {  // tail: lanes past K keep their partial sums (IfThenElse, not zero padding)
+    const std::size_t rem = K - k;
+    alignas(64) float xb[kR][kReduceLanes] = {}, wb[kC][kReduceLanes] = {};
+    for (int r = 0; r < kR; ++r) std::copy(x[r] + k, x[r] + K, xb[r]);
+    for (int c = 0; c < kC; ++c)
+      for (std::size_t i = 0; i < rem; ++i) wb[c][i] = to_f32(w[c][k + i]);
+    for (std::size_t v = 0; v < kV; ++v) {
+      const std::size_t live = rem > v * kN ? std::min(kN, rem - v * kN) : 0;
+      const auto m = hn::FirstN(d, live);
+      for (int r = 0; r < kR; ++r)
+        for (int c = 0; c < kC; ++c) {
+          VF& a = acc[r * kC + c][v];
+          a = hn::IfThenElse(m, hn::MulAdd(hn::Load(d, xb[r] + v * kN), hn::Load(d, wb[c] + v * kN), a), a);
+        }
+    }
+  }
+  for (std::size_t i = 0; i < std::size_t(kR * kC); i += kN)
+    ReduceAccumulators(d, acc + i, std::min(kN, std::size_t(kR * kC) - i), out + i);
+}
+
+// Canonical plain sum (no products).
+HWY_INLINE float SumCanonical(const float* x, std::size_t n) {
+  const DF d;
+  VF acc[1][kV];
+  for (auto& v : acc[0]) v = hn::Zero(d);
+  std::size_t k = 0;
+  for (; k + kReduceLanes <= n; k += kReduceLanes)
+    for (std::size_t v = 0; v < kV; ++v) acc[0][v] = hn::Add(acc[0][v], hn::LoadU(d, x + k + v * kN));
+  if (k < n) {
+    alignas(64) float xb[kReduceLanes] = {};
+    std::copy(x + k, x + n, xb);
+    for (std::size_t v = 0; v < kV; ++v) {
+      const std::size_t live = n - k > v * kN ? std::min(kN, n - k - v * kN) : 0;
+      acc[0][v] = hn::IfThenElse(hn::FirstN(d, live), hn::Add(acc[0][v], hn::Load(d, xb + v * kN)), acc[0][v]);
+    }
+  }
+  float out;
+  ReduceAccumulators(d, acc, 1, &out);
+  return out;
+}
+
+// ---- matmul: y [M, N] = x [M, K] · w [N, K]ᵀ -------------------------------------------------
+
+// Rows of activations per GEMM tile: 8 × 2 accumulators of 16 lanes fill the 32 zmm of AVX3
+// with room for the operands; AVX2 (two ymm per accumulator) takes 4 rows.
+inline constexpr int kTileRows = kN == 16 ? 8 : 4;
+inline constexpr int kGemvCols = 4;   // weight rows per decode (one-row) tile
+inline constexpr int kPanelCols = 64;  // weight rows kept hot in L2 while the row tiles pass
+
+// One activation row against weight rows [c0, c1): decode, and the rows a GEMM tile leaves.
+template <class WT>
+HWY_INLINE void GemvRange(const float* x, const WT* w, std::size_t K, int N, int c0, int c1, float* y) {
+  int c = c0;
+  for (; c + kGemvCols <= c1; c += kGemvCols) {
+    const WT* rows[kGemvCols];
+    const WT* ahead[kGemvCols];
+    for (int j = 0; j < kGemvCols; ++j) {
+      rows[j] = w + std::size_t(c + j) * K;
+      ahead[j] = w + std::size_t(std::min(c + j + 2 * kGemvCols, N - 1)) * K;  // clamped: no pointer past the end
+    }
+    DotTile<1, kGemvCols, true>(&x, rows, K, y + c, ahead);
+  }
+  for (; c < c1; ++c) {
+    const WT* row = w + std::size_t(c) * K;
+    DotTile<1, 1>(&x, &row, K, y + c);
+  }
+}
+
+template <class WT>
+HWY_INLINE void MatMulRange(const float* x, int M, const WT* w, int N, std::size_t K, int c0, int c1, float* y) {
+  if (M == 1) return GemvRange(x, w, K, N, c0, c1, y);
+  for (int p0 = c0; p0 < c1; p0 += kPanelCols) {
+    const int p1 = std::min(c1, p0 + kPanelCols);
+    int r = 0;
+    for (; r + kTileRows <= M; r += kTileRows) {
+      const float* xr[kTileRows];
+      for (int i = 0; i < kTileRows; ++i) xr[i] = x + std::size_t(r + i) * K;
+      float out[kTileRows * 2];
+      int c = p0;
+      for (; c + 2 <= p1; c += 2) {
+        const WT* wr[2] = {w + std::size_t(c) * K, w + std::size_t(c + 1) * K};
+        DotTile<kTileRows, 2>(xr, wr, K, out);
+        for (int i = 0; i < kTileRows; ++i) {
+          y[std::size_t(r + i) * std::size_t(N) + std::size_t(c)] = out[i * 2];
+          y[std::size_t(r + i) * std::size_t(N) + std::size_t(c + 1)] = out[i * 2 + 1];
+        }
+      }
+      for (; c < p1; ++c) {
+        const WT* wr[1] = {w + std::size_t(c) * K};
+        DotTile<kTileRows, 1>(xr, wr, K, out);
+        for (int i = 0; i < kTileRows; ++i) y[std::size_t(r + i) * std::size_t(N) + std::size_t(c)] = out[i];
+      }
+    }
+    for (; r < M; ++r) GemvRange(x + std::size_t(r) * K, w, K, N, p0, p1, y + std::size_t(r) * std::size_t(N));
+  }
+}
+
+template <class WT>
+HWY_INLINE void MatMulImpl(const float* x, int M, const WT* w, int N, int K, float* y) {
+  // Threads take contiguous ranges of output features (whole panels when there are enough).
+  const int unit = N >= 4 * kPanelCols ? kPanelCols : 1;
+  const int units = (N + unit - 1) / unit;
+  parallel_for(units, long(M) * N * K, [&](int u0, int u1) {
+    MatMulRange(x, M, w, N, std::size_t(K), u0 * unit, std::min(N, u1 * unit), y);
+  });
+}
+
+#endif  // T5GEMMA2_HWY_VECTOR_KERNELS
+
+// ---- the exported kernels (non-template: one per weight type, as HWY_EXPORT wants) ----------
+
+HWY_NOINLINE inline const char* KernelTargetName() {
+#if T5GEMMA2_HWY_VECTOR_KERNELS
+  return hwy::TargetName(HWY_TARGET);
+#else
+  return "scalar";  // no native FMA: the scalar reference runs
+#endif
+}
+
+HWY_NOINLINE inline void MatMulF32(const float* x, int M, const float* w, int N, int K, float* y) {
+#if T5GEMMA2_HWY_VECTOR_KERNELS
+  MatMulImpl(x, M, w, N, K, y);
+#else
+  for (int r = 0; r < M; ++r)
+    for (int o = 0; o < N; ++o) y[std::size_t(r) * N + o] = dot(x + std::size_t(r) * K, w + std::size_t(o) * K, std::size_t(K));
+#endif
+}
+
+HWY_NOINLINE inline void MatMulBF16(const float* x, int M, const bf16_t* w, int N, int K, float* y) {
+#if T5GEMMA2_HWY_VECTOR_KERNELS
+  MatMulImpl(x, M, w, N, K, y);
+#else
+  for (int r = 0; r < M; ++r)
+    for (int o = 0; o < N; ++o) y[std::size_t(r) * N + o] = dot(x + std::size_t(r) * K, w + std::size_t(o) * K, std::size_t(K));
+#endif
+}
+
+HWY_NOINLINE inline float DotF32(const float* a, const float* b, std::size_t n) {
+#if T5GEMMA2_HWY_VECTOR_KERNELS
+  float out;
+  DotTile<1, 1>(&a, &b, n, &out);
+  return out;
+#else
+  return dot(a, b, n);
+#endif
+}
+
+HWY_NOINLINE inline float DotBF16(const float* a, const bf16_t* b, std::size_t n) {
+#if T5GEMMA2_HWY_VECTOR_KERNELS
+  float out;
+  DotTile<1, 1>(&a, &b, n, &out);
+  return out;
+#else
+  return dot(a, b, n);
+#endif
+}
+
+HWY_NOINLINE inline float SumF32(const float* x, std::size_t n) {
+#if T5GEMMA2_HWY_VECTOR_KERNELS
+  return SumCanonical(x, n);
+#else
+  return sum(x, n);
+#endif
+}
+
+// y[i] = fma(a, x[i], y[i])
+HWY_NOINLINE inline void Axpy(float a, const float* x, float* y, std::size_t n) {
+#if T5GEMMA2_HWY_VECTOR_KERNELS
+  const DF d;
+  const VF va = hn::Set(d, a);
+  std::size_t i = 0;
+  for (; i + kN <= n; i += kN) hn::StoreU(hn::MulAdd(va, hn::LoadU(d, x + i), hn::LoadU(d, y + i)), d, y + i);
+  for (; i < n; ++i) y[i] = std::fma(a, x[i], y[i]);
+#else
+  Reference::axpy(a, x, y, n);
+#endif
+}
+
+// y = (x · 1/√(mean(x²) + eps)) · (1 + w)
+HWY_NOINLINE inline void RmsNorm(const float* x, const float* weight, std::size_t n, float eps, float* y) {
+#if T5GEMMA2_HWY_VECTOR_KERNELS
+  float sum_sq;
+  DotTile<1, 1>(&x, &x, n, &sum_sq);
+  const float inv_rms = 1.0f / std::sqrt(sum_sq / float(n) + eps);
+  const DF d;
+  const VF vinv = hn::Set(d, inv_rms), one = hn::Set(d, 1.0f);
+  std::size_t i = 0;
+  for (; i + kN <= n; i += kN)
+    hn::StoreU(hn::Mul(hn::Mul(hn::LoadU(d, x + i), vinv), hn::Add(one, hn::LoadU(d, weight + i))), d, y + i);
+  for (; i < n; ++i) y[i] = (x[i] * inv_rms) * (1.0f + weight[i]);
+#else
+  Reference::rms_norm(x, weight, n, eps, y);
+#endif
+}
+
+#if T5GEMMA2_HWY_VECTOR_KERNELS
+// gelu_tanh on a vector, in the twin's order: ((κ·u)·u)·u, u + ·, √(2/π)·, tanh, 1 + ·, (0.5·u)·(·)
+HWY_INLINE VF GeluV(DF d, VF u) {
+  const VF cube = hn::Mul(hn::Mul(hn::Mul(hn::Set(d, 0.044715f), u), u), u);
+  const VF inner = hn::Mul(hn::Set(d, 0.7978845608028654f), hn::Add(u, cube));
+  return hn::Mul(hn::Mul(hn::Set(d, 0.5f), u), hn::Add(hn::Set(d, 1.0f), TanhCanonical(d, inner)));
+}
+#endif
+
+HWY_NOINLINE inline void Gelu(float* x, std::size_t n) {
+#if T5GEMMA2_HWY_VECTOR_KERNELS
+  const DF d;
+  std::size_t i = 0;
+  for (; i + kN <= n; i += kN) hn::StoreU(GeluV(d, hn::LoadU(d, x + i)), d, x + i);
+  for (; i < n; ++i) x[i] = gelu_tanh(x[i]);
+#else
+  Reference::gelu(x, n);
+#endif
+}
+
+HWY_NOINLINE inline void GeluMul(float* gate, const float* up, std::size_t n) {
+#if T5GEMMA2_HWY_VECTOR_KERNELS
+  const DF d;
+  std::size_t i = 0;
+  for (; i + kN <= n; i += kN) hn::StoreU(hn::Mul(GeluV(d, hn::LoadU(d, gate + i)), hn::LoadU(d, up + i)), d, gate + i);
+  for (; i < n; ++i) gate[i] = gelu_tanh(gate[i]) * up[i];
+#else
+  Reference::gelu_mul(gate, up, n);
+#endif
+}
+
+// x[i] = tanh(x[i] / cap) · cap
+HWY_NOINLINE inline void SoftCap(float* x, std::size_t n, float cap) {
+#if T5GEMMA2_HWY_VECTOR_KERNELS
+  const DF d;
+  const VF vcap = hn::Set(d, cap);
+  std::size_t i = 0;
+  for (; i + kN <= n; i += kN) hn::StoreU(hn::Mul(TanhCanonical(d, hn::Div(hn::LoadU(d, x + i), vcap)), vcap), d, x + i);
+  for (; i < n; ++i) x[i] = soft_cap(x[i], cap);
+#else
+  Reference::soft_cap(x, n, cap);
+#endif
+}
+
+// Elementwise canonical exp and tanh (tests sweep them against the scalar twins).
+HWY_NOINLINE inline void ExpRow(const float* x, std::size_t n, float* y) {
+#if T5GEMMA2_HWY_VECTOR_KERNELS
+  const DF d;
+  std::size_t i = 0;
+  for (; i + kN <= n; i += kN) hn::StoreU(ExpCanonical(d, hn::LoadU(d, x + i)), d, y + i);
+  for (; i < n; ++i) y[i] = exp_canonical(x[i]);
+#else
+  for (std::size_t i = 0; i < n; ++i) y[i] = exp_canonical(x[i]);
+#endif
+}
+
+HWY_NOINLINE inline void TanhRow(const float* x, std::size_t n, float* y) {
+#if T5GEMMA2_HWY_VECTOR_KERNELS
+  const DF d;
+  std::size_t i = 0;
+  for (; i + kN <= n; i += kN) hn::StoreU(TanhCanonical(d, hn::LoadU(d, x + i)), d, y + i);
+  for (; i < n; ++i) y[i] = tanh_canonical(x[i]);
+#else
+  for (std::size_t i = 0; i < n; ++i) y[i] = tanh_canonical(x[i]);
+#endif
+}
+
+// The attention core of one query head (twin: Ops<ScalarTarget>::attention_head).
+HWY_NOINLINE inline void AttentionHead(const float* q, const KeySpan* spans, int n_spans, int dim, float scale,
+                                       const float* softcap, float* scores, float* out) {
+#if T5GEMMA2_HWY_VECTOR_KERNELS
+  const std::size_t d = std::size_t(dim);
+  // Scores: the query against 4 keys at a time (one GEMV tile).
+  int n = 0;
+  for (int s = 0; s < n_spans; ++s) {
+    const KeySpan& sp = spans[s];
+    int i = 0;
+    for (; i + 4 <= sp.count; i += 4) {
+      const float* k[4];
+      for (int j = 0; j < 4; ++j) k[j] = sp.k + std::size_t(i + j) * sp.stride;
+      DotTile<1, 4>(&q, k, d, scores + n);
+      n += 4;
+    }
+    for (; i < sp.count; ++i) {
+      const float* k = sp.k + std::size_t(i) * sp.stride;
+      DotTile<1, 1>(&q, &k, d, scores + n++);
+    }
+  }
+  std::fill(out, out + d, 0.0f);
+  if (n == 0) return;
+  float max_score = -INFINITY;
+  for (int i = 0; i < n; ++i) {
+    float x = scores[i] * scale;
+    if (softcap) x = soft_cap(x, *softcap);
+    scores[i] = x;
+    max_score = std::max(max_score, x);
+  }
+  const DF df;
+  const VF vmax = hn::Set(df, max_score);
+  int i = 0;
+  for (; i + int(kN) <= n; i += int(kN)) hn::StoreU(ExpCanonical(df, hn::Sub(hn::LoadU(df, scores + i), vmax)), df, scores + i);
+  for (; i < n; ++i) scores[i] = exp_canonical(scores[i] - max_score);
+  const float denom = SumCanonical(scores, std::size_t(n));
+  const VF vden = hn::Set(df, denom);
+  for (i = 0; i + int(kN) <= n; i += int(kN)) hn::StoreU(hn::Div(hn::LoadU(df, scores + i), vden), df, scores + i);
+  for (; i < n; ++i) scores[i] = scores[i] / denom;
+  // P·V: columns in register blocks of 8 vectors, keys in order, one MulAdd per key and column.
+  constexpr std::size_t kBlock = 8 * kN;
+  std::size_t c0 = 0;
+  for (; c0 + kBlock <= d; c0 += kBlock) {
+    VF acc[8];
+    for (auto& a : acc) a = hn::Zero(df);
+    int key = 0;
+    for (int s = 0; s < n_spans; ++s)
+      for (int j = 0; j < spans[s].count; ++j, ++key) {
+        const float* v = spans[s].v + std::size_t(j) * spans[s].stride + c0;
+        const VF p = hn::Set(df, scores[key]);
+        for (std::size_t b = 0; b < 8; ++b) acc[b] = hn::MulAdd(p, hn::LoadU(df, v + b * kN), acc[b]);
+      }
+    for (std::size_t b = 0; b < 8; ++b) hn::StoreU(acc[b], df, out + c0 + b * kN);
+  }
+  if (c0 < d) {  // remaining columns (head dims that are not a multiple of 8 vectors)
+    int key = 0;
+    for (int s = 0; s < n_spans; ++s)
+      for (int j = 0; j < spans[s].count; ++j, ++key)
+        Axpy(scores[key], spans[s].v + std::size_t(j) * spans[s].stride + c0, out + c0, d - c0);
+  }
+#else
+  Reference::attention_head(q, spans, n_spans, dim, scale, softcap, scores, out);
+#endif
+}
+
+// The kernel set of this target as an Ops target type (a distinct type per target namespace,
+// so translation units built for different targets never clash).
+struct HighwayTarget {
+  using is_kernel_set = void;
+  static const char* name() { return KernelTargetName(); }
+
+  static float dot(const float* a, const float* b, std::size_t n) { return DotF32(a, b, n); }
+  static float dot(const float* a, const bf16_t* b, std::size_t n) { return DotBF16(a, b, n); }
+  template <class W>
+  static void matmul(const Tensor& x, const WeightMatrix<W>& w, Tensor& y) {
+    y = Tensor(x.rows, w.rows);
+    if constexpr (std::is_same_v<W, float>)
+      MatMulF32(x.data.data(), x.rows, w.data, w.rows, w.cols, y.data.data());
+    else
+      MatMulBF16(x.data.data(), x.rows, w.data, w.rows, w.cols, y.data.data());
+  }
+  static void axpy(float a, const float* x, float* y, std::size_t n) { Axpy(a, x, y, n); }
+  static void rms_norm(const float* x, const float* w, std::size_t n, float eps, float* y) { RmsNorm(x, w, n, eps, y); }
+  static void gelu(float* x, std::size_t n) { Gelu(x, n); }
+  static void gelu_mul(float* gate, const float* up, std::size_t n) { GeluMul(gate, up, n); }
+  static void soft_cap(float* x, std::size_t n, float cap) { SoftCap(x, n, cap); }
+  static void attention_head(const float* q, const KeySpan* spans, int n_spans, int d, float scale, const float* softcap,
+                             float* scores, float* out) {
+    AttentionHead(q, spans, n_spans, d, scale, softcap, scores, out);
+  }
+};
+
+}  // namespace HWY_NAMESPACE
+}  // namespace v0_1
+}  // namespace t5gemma2
+HWY_AFTER_NAMESPACE();
+
+#endif  // per-target include guard

@@ -1,0 +1,287 @@
+// The SIMD target axis: every Highway kernel against its scalar twin (Ops<ScalarTarget>) on
+// every target this build compiles and this CPU runs, comparing bits; then whole models.
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "t5gemma2/dump.hpp"
+#include "t5gemma2/ops/dispatch.hpp"
+#include "test_util.hpp"
+
+using namespace t5gemma2;
+using Ref = Ops<ScalarTarget>;
+using Dyn = Ops<HwyDynamicTarget>;
+
+static bool same_bits(const float* a, const float* b, std::size_t n) { return std::memcmp(a, b, n * sizeof(float)) == 0; }
+static bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && same_bits(a.data(), b.data(), a.size());
+}
+
+// Runs fn(name) once per compiled target (Highway names: AVX3_DL, AVX3, AVX2, SSE4, ...).
+template <class Fn>
+static void for_each_target(Fn&& fn) {
+  const std::vector<std::string> targets = available_targets(/*every_compiled=*/true);
+  REQUIRE(!targets.empty());
+  for (const std::string& t : targets) {
+    select_target(t);
+    INFO("target " << t << " (kernels: " << HwyDynamicTarget::name() << ")");
+    fn(t);
+  }
+  select_target("best");
+}
+
+// Normal values with exact zeros, negative zeros and a few large magnitudes mixed in.
+static std::vector<float> random_floats(std::size_t n, std::mt19937& rng, float scale = 1.0f) {
+  std::normal_distribution<float> normal(0.0f, scale);
+  std::vector<float> v(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const unsigned r = rng() % 64;
+    v[i] = r == 0 ? 0.0f : r == 1 ? -0.0f : r == 2 ? normal(rng) * 1e4f : normal(rng);
+  }
+  return v;
+}
+
+TEST_CASE("the build has the vector targets this CPU supports, and 'scalar'") {
+  const std::vector<std::string> t = available_targets();
+  REQUIRE(!t.empty());
+  CHECK(t.back() == "scalar");
+  for (const std::string& name : t) INFO("available: " << name);
+  select_target("scalar");
+  CHECK(std::string(HwyDynamicTarget::name()) == "scalar");
+  select_target("best");
+  CHECK(std::string(HwyDynamicTarget::name()) == t.front());
+  REQUIRE_ERROR_MENTIONS(select_target("NEON"), "NEON", "scalar");
+}
+
+template <class W>
+static void check_matmul_shapes(std::mt19937& rng) {
+  // (rows, out, in): decode rows, tile remainders, K tails (588 = SigLIP patches), panels.
+  const int shapes[][3] = {{1, 37, 640}, {1, 300, 17}, {1, 5, 3},    {3, 9, 588},   {8, 2, 16},
+                           {9, 70, 1000}, {17, 130, 33}, {16, 257, 256}, {2, 1, 1}, {12, 64, 72}};
+  for (const auto& s : shapes) {
+    const int rows = s[0], out = s[1], in = s[2];
+    INFO("matmul " << weight_type_name<W>() << " [" << rows << ", " << in << "] x [" << out << ", " << in << "]^T");
+    Tensor x(rows, in);
+    x.data = random_floats(x.data.size(), rng);
+    std::vector<W> w(std::size_t(out) * std::size_t(in));
+    const std::vector<float> wf = random_floats(w.size(), rng, 0.05f);
+    for (std::size_t i = 0; i < w.size(); ++i) w[i] = weight_from_f32<W>(wf[i]);
+    const WeightMatrix<W> m{w.data(), out, in};
+    Tensor ref, got;
+    Ref::matmul(x, m, ref);
+    Dyn::matmul(x, m, got);
+    CHECK(same_bits(ref.data, got.data));
+  }
+}
+
+TEST_CASE("every kernel equals its scalar twin bit for bit, on every target") {
+  for_each_target([](const std::string&) {
+    std::mt19937 rng(42);
+    check_matmul_shapes<float>(rng);
+    check_matmul_shapes<bf16_t>(rng);
+
+    for (std::size_t n : {1u, 7u, 16u, 17u, 255u, 256u, 640u, 1001u}) {
+      INFO("n = " << n);
+      const std::vector<float> a = random_floats(n, rng), b = random_floats(n, rng);
+      std::vector<bf16_t> bb(n);
+      for (std::size_t i = 0; i < n; ++i) bb[i] = bf16_from_f32(b[i]);
+      float r = Ref::dot(a.data(), b.data(), n), g = Dyn::dot(a.data(), b.data(), n);
+      CHECK(same_bits(&r, &g, 1));
+      r = Ref::dot(a.data(), bb.data(), n), g = Dyn::dot(a.data(), bb.data(), n);
+      CHECK(same_bits(&r, &g, 1));
+      r = sum(a.data(), n), g = HwyDynamicTarget::sum(a.data(), n);
+      CHECK(same_bits(&r, &g, 1));
+
+      std::vector<float> y1 = b, y2 = b;
+      Ref::axpy(0.37f, a.data(), y1.data(), n);
+      Dyn::axpy(0.37f, a.data(), y2.data(), n);
+      CHECK(same_bits(y1, y2));
+
+      const std::vector<float> w = random_floats(n, rng, 0.3f);
+      Ref::rms_norm(a.data(), w.data(), n, 1e-6f, y1.data());
+      Dyn::rms_norm(a.data(), w.data(), n, 1e-6f, y2.data());
+      CHECK(same_bits(y1, y2));
+
+      const std::vector<float> u = random_floats(n, rng, 3.0f);
+      y1 = u, y2 = u;
+      Ref::gelu(y1.data(), n);
+      Dyn::gelu(y2.data(), n);
+      CHECK(same_bits(y1, y2));
+      y1 = u, y2 = u;
+      Ref::gelu_mul(y1.data(), b.data(), n);
+      Dyn::gelu_mul(y2.data(), b.data(), n);
+      CHECK(same_bits(y1, y2));
+      y1 = random_floats(n, rng, 40.0f), y2 = y1;
+      Ref::soft_cap(y1.data(), n, 30.0f);
+      Dyn::soft_cap(y2.data(), n, 30.0f);
+      CHECK(same_bits(y1, y2));
+    }
+
+    // The attention core over several spans of strided keys; head dims 256 (text), 72 (SigLIP), odd.
+    for (int d : {256, 72, 33, 8}) {
+      for (int n_keys : {1, 3, 17, 300}) {
+        INFO("attention d = " << d << ", keys = " << n_keys);
+        const int kv_width = 2 * d;  // two kv heads per key row
+        const std::vector<float> keys = random_floats(std::size_t(n_keys * kv_width), rng);
+        const std::vector<float> values = random_floats(std::size_t(n_keys * kv_width), rng);
+        const std::vector<float> q = random_floats(std::size_t(d), rng, 0.2f);
+        std::vector<KeySpan> spans;
+        for (int b = 0; b < n_keys;) {  // spans of 1..7 keys with gaps, second kv head
+          const int len = std::min(n_keys - b, 1 + int(rng() % 7));
+          spans.push_back({keys.data() + std::size_t(b * kv_width + d), values.data() + std::size_t(b * kv_width + d),
+                           std::size_t(kv_width), len});
+          b += len + int(rng() % 3);
+        }
+        std::vector<float> s1(static_cast<std::size_t>(n_keys)), s2 = s1, o1(static_cast<std::size_t>(d)), o2 = o1;
+        const float cap30 = 30.0f;
+        for (const float* cap : {static_cast<const float*>(nullptr), &cap30}) {
+          Ref::attention_head(q.data(), spans.data(), int(spans.size()), d, 0.0625f, cap, s1.data(), o1.data());
+          Dyn::attention_head(q.data(), spans.data(), int(spans.size()), d, 0.0625f, cap, s2.data(), o2.data());
+          CHECK(same_bits(o1, o2));
+        }
+      }
+    }
+  });
+}
+
+// Every float of [lo, hi] whose bit pattern is a multiple of `stride` apart (stride 1: all).
+template <class Fn>
+static void sweep_floats(float lo, float hi, uint32_t stride, Fn&& fn) {
+  std::vector<float> chunk;
+  chunk.reserve(1 << 16);
+  auto flush = [&] {
+    fn(chunk);
+    chunk.clear();
+  };
+  // Non-negative floats ascend with their bits; negative ones descend.
+  for (uint32_t b = 0x80000000u; b <= bits_from_f32(lo); b += stride) {
+    chunk.push_back(f32_from_bits(b));
+    if (chunk.size() == chunk.capacity()) flush();
+    if (bits_from_f32(lo) - b < stride) break;
+  }
+  for (uint32_t b = 0; b <= bits_from_f32(hi); b += stride) {
+    chunk.push_back(f32_from_bits(b));
+    if (chunk.size() == chunk.capacity()) flush();
+    if (bits_from_f32(hi) - b < stride) break;
+  }
+  flush();
+}
+
+// ulp distance of f from the exact value e (in units of f's precision at e).
+static double ulp_error(float f, double e) {
+  if (e == 0) return f == 0 ? 0 : INFINITY;
+  const double ulp = std::max(std::ldexp(1.0, std::ilogb(e) - 23), std::ldexp(1.0, -149));  // subnormals: 2^-149
+  return std::fabs(double(f) - e) / ulp;
+}
+
+TEST_CASE("canonical exp and tanh: every target equals the scalar twin; accuracy against double") {
+  // CI sweeps every 61st float of the ranges (≈ 37 M values per function and target);
+  // T5GEMMA2_FULL_SWEEP=1 sweeps all 2.2e9 of each.
+  const char* full = std::getenv("T5GEMMA2_FULL_SWEEP");
+  const uint32_t stride = full && std::string(full) == "1" ? 1 : 61;
+  double exp_ulp = 0, tanh_ulp = 0;
+  std::size_t swept = 0;
+  for_each_target([&](const std::string&) {
+    std::size_t mismatches = 0;
+    std::vector<float> ref, got;
+    sweep_floats(-104.0f, 88.7f, stride, [&](const std::vector<float>& x) {
+      ref.resize(x.size()), got.resize(x.size());
+      for (std::size_t i = 0; i < x.size(); ++i) ref[i] = exp_canonical(x[i]);
+      HwyDynamicTarget::exp_row(x.data(), x.size(), got.data());
+      mismatches += !same_bits(ref, got);
+      swept += x.size();
+      for (std::size_t i = 0; i < x.size(); i += 7) exp_ulp = std::max(exp_ulp, ulp_error(ref[i], std::exp(double(x[i]))));
+    });
+    sweep_floats(-20.0f, 20.0f, stride, [&](const std::vector<float>& x) {
+      ref.resize(x.size()), got.resize(x.size());
+      for (std::size_t i = 0; i < x.size(); ++i) ref[i] = tanh_canonical(x[i]);
+      HwyDynamicTarget::tanh_row(x.data(), x.size(), got.data());
+      mismatches += !same_bits(ref, got);
+      swept += x.size();
+      for (std::size_t i = 0; i < x.size(); i += 7) tanh_ulp = std::max(tanh_ulp, ulp_error(ref[i], std::tanh(double(x[i]))));
+    });
+    CHECK(mismatches == 0);
+    // Special values: NaN, ±inf, ±0, the range ends.
+    const std::vector<float> special{NAN, -NAN, INFINITY, -INFINITY, 0.0f, -0.0f, -104.0f, -104.00001f, 88.72f, 89.0f, 1e-30f};
+    ref.resize(special.size()), got.resize(special.size());
+    for (std::size_t i = 0; i < special.size(); ++i) ref[i] = exp_canonical(special[i]);
+    HwyDynamicTarget::exp_row(special.data(), special.size(), got.data());
+    CHECK(same_bits(ref, got));
+    for (std::size_t i = 0; i < special.size(); ++i) ref[i] = tanh_canonical(special[i]);
+    HwyDynamicTarget::tanh_row(special.data(), special.size(), got.data());
+    CHECK(same_bits(ref, got));
+  });
+  INFO("floats swept: " << swept << ", max ulp: exp " << exp_ulp << ", tanh " << tanh_ulp);
+  // |f − exact| in ulps: below 1.5 means at most 1 ulp from the correctly rounded value.
+  CHECK(exp_ulp < 1.5);
+  CHECK(tanh_ulp < 3.0);
+  WARN("canonical exp ≤ " << exp_ulp << " ulp, tanh ≤ " << tanh_ulp << " ulp against double (" << swept << " evaluations)");
+}
+
+TEST_CASE("thread counts 1, 2, 3 give the same bits (matmul split over outputs)") {
+  std::mt19937 rng(3);
+  Tensor x(19, 640);
+  x.data = random_floats(x.data.size(), rng);
+  const std::vector<float> wf = random_floats(std::size_t(2048) * 640, rng, 0.05f);
+  const WeightMatrix<float> m{wf.data(), 2048, 640};
+  for_each_target([&](const std::string&) {
+    std::vector<Tensor> outs;
+    for (int threads : {1, 2, 3}) {
+      set_num_threads(threads);
+      Tensor y;
+      Dyn::matmul(x, m, y);
+      outs.push_back(std::move(y));
+    }
+    CHECK(same_bits(outs[0].data, outs[1].data));
+    CHECK(same_bits(outs[0].data, outs[2].data));
+  });
+  set_num_threads(int(std::max(1u, std::thread::hardware_concurrency())));
+}
+
+// Whole models: every tensor of the golden cases (text, images, generation), bit-identical
+// between the scalar reference and each target, with 1, 2 and 3 threads, f32 and bf16 weights.
+template <class W>
+static void check_model_on_targets(const std::string& dir) {
+  const SafetensorsFile inputs(dir + "/golden.safetensors");
+  const Model<RuntimeDims, W, ScalarTarget> reference(dir);
+  const Model<RuntimeDims, W, HwyDynamicTarget> simd(dir);
+  auto run = [&](const auto& model) {
+    ArrayMap out;
+    for (const std::string prefix : {"text.", "mm."})
+      if (inputs.find(prefix + "encoder_input_ids")) run_case(model, inputs, prefix, out);
+    if (inputs.find("text.encoder_input_ids")) run_generation(model, inputs, "text.", "gen.", 6, out);
+    return out;
+  };
+  set_num_threads(1);
+  const ArrayMap want = run(reference);
+  REQUIRE(want.size() > 10);
+  for_each_target([&](const std::string&) {
+    for (int threads : {1, 2, 3}) {
+      set_num_threads(threads);
+      const ArrayMap got = run(simd);
+      REQUIRE(got.size() == want.size());
+      std::size_t differing = 0;
+      for (const auto& [name, a] : want) {
+        const Array& b = got.at(name);
+        const bool same = a.f32 == b.f32 ? same_bits(a.f32, b.f32) : false;
+        if (!(same && a.u8 == b.u8 && a.i64 == b.i64)) {
+          ++differing;
+          UNSCOPED_INFO("differs: " << name << " (threads " << threads << ")");
+        }
+      }
+      CHECK(differing == 0);
+    }
+  });
+  set_num_threads(int(std::max(1u, std::thread::hardware_concurrency())));
+}
+
+TEST_CASE("tiny_a end to end (text, image, generation): every target == scalar reference, bit for bit") {
+  check_model_on_targets<float>(test_data("tiny_a"));
+  check_model_on_targets<bf16_t>(test_data("tiny_a"));
+}
+
+TEST_CASE("tiny_b end to end (text, image, generation): every target == scalar reference, bit for bit") {
+  check_model_on_targets<float>(test_data("tiny_b"));
+  check_model_on_targets<bf16_t>(test_data("tiny_b"));
+}
