@@ -1,61 +1,212 @@
-// The 270m preset at full size on synthetic weights, measured as the HF oracle's bench_hf.py
-// measures transformers (so the two can be compared as a ratio):
-//   BM_Encode512   encoder forward over 512 tokens, batch 1            -> tokens/s
-//   BM_Decode32    32 greedy steps with the KV cache, given the encoder
-//                  output of 512 tokens (encode excluded)              -> tokens/s
-// Weights f32, activations f32, threads = --threads of t5gemma2 (default: all cores).
+// Full-size presets on synthetic weights (synth-weights-v1, seed 0), measured as the HF
+// oracle's bench_hf.py measures transformers, so that the two compare as ratios:
+//   BM_Encode512<W>    encoder forward over 512 tokens, batch 1               -> tokens/s
+//   BM_Decode32<W>     32 greedy steps with the KV cache after a 512-token encode
+//                      (encode excluded)                                      -> tokens/s
+//   BM_Vision<W>       SigLIP (896², 4096 patches) + projector, one image     -> seconds
+//   BM_1b_*            the 1b-1b preset, bf16 weights
+// Models are built once, outside the timed region. Rooflines are probed in the same process:
+//   of_peak  = model FLOP/s ÷ register-only FMA peak over the threads used
+//   of_read  = bytes a decode step streams (weights + cross K/V + self K/V) × tokens/s ÷ read probe
+// Dynamic SIMD dispatch (the best target of the CPU), threads = all cores unless
+// --threads is given through T5GEMMA2_THREADS.
 //   t5gemma2-bench-270m [--benchmark_filter=...]
 #include <benchmark/benchmark.h>
 
+#include <chrono>
+#include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <string>
 
+#include "probes.hpp"
 #include "t5gemma2/generate.hpp"
+#include "t5gemma2/memory.hpp"
+#include "t5gemma2/ops/dispatch.hpp"
 #include "t5gemma2/synthetic_weights.hpp"
 
 using namespace t5gemma2;
-using Model270m = Model<Preset270m, float>;
 
-static const Model270m& model() {
-  static const Model270m m(load_model_config(std::string(T5GEMMA2_SOURCE_DIR) + "/tests/data/configs/270m-270m"),
-                           synthetic_checkpoint(0, /*with_vision=*/false));
-  return m;
+namespace {
+
+int threads() {
+  const char* t = std::getenv("T5GEMMA2_THREADS");
+  return t ? std::max(1, std::atoi(t)) : int(std::max(1u, std::thread::hardware_concurrency()));
 }
 
-static std::vector<int> encoder_ids(int n) {
+// Rooflines of this machine over the threads used, measured once.
+struct Rooflines {
+  double flops = 0;  // FMA peak, FLOP/s
+  double bytes = 0;  // streaming read, B/s
+};
+const Rooflines& rooflines() {
+  static const Rooflines r = [] {
+    keep_freed_memory();
+    Rooflines out;
+    set_num_threads(threads());
+    const int t = threads();
+    const std::size_t iters = std::size_t(1) << 24;
+    double best = 1e30;
+    for (int rep = 0; rep < 3; ++rep) {
+      const auto t0 = std::chrono::steady_clock::now();
+      parallel_for(t, 1L << 40, [&](int b, int e) {
+        for (int i = b; i < e; ++i) benchmark::DoNotOptimize(probes::fma_peak(iters));
+      });
+      best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    out.flops = probes::flops_per_fma_iteration() * double(iters) * t / best;
+    std::vector<float> buf(std::size_t(256) << 20, 1.0f);  // 1 GiB, split over the threads
+    best = 1e30;
+    for (int rep = 0; rep < 3; ++rep) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const std::size_t chunk = buf.size() / std::size_t(t);
+      parallel_for(t, 1L << 40, [&](int b, int e) {
+        for (int i = b; i < e; ++i) benchmark::DoNotOptimize(probes::read_stream(buf.data() + std::size_t(i) * chunk, chunk));
+      });
+      best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    out.bytes = double(buf.size() * sizeof(float)) / best;
+    return out;
+  }();
+  return r;
+}
+
+template <class W>
+const Model<RuntimeDims, W, HwyDynamicTarget>& model(const std::string& preset, bool with_vision) {
+  // One model resident at a time (the last one asked for).
+  static std::unique_ptr<Model<RuntimeDims, W, HwyDynamicTarget>> resident;
+  static std::string resident_key;
+  const std::string key = preset + (with_vision ? "+vision" : "");
+  if (!resident || resident_key != key) {
+    resident.reset();
+    resident = std::make_unique<Model<RuntimeDims, W, HwyDynamicTarget>>(
+        load_model_config(std::string(T5GEMMA2_SOURCE_DIR) + "/tests/data/configs/" + preset), synthetic_checkpoint(0, with_vision));
+    resident_key = key;
+  }
+  return *resident;
+}
+
+std::vector<int> encoder_ids(int n) {
   std::vector<int> ids{2};
   for (int j = 1; j < n; ++j) ids.push_back(4 + int(splitmix64(fnv1a64("bench/encoder") + uint64_t(j)) % 255995));
   return ids;
 }
 
-// Peak resident memory of the process in GiB (VmHWM).
-static double peak_rss_gib() {
+double peak_rss_gib() {
   std::ifstream f("/proc/self/status");
   for (std::string line; std::getline(f, line);)
     if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / (1024.0 * 1024.0);
   return 0;
 }
 
-static void BM_Encode512(benchmark::State& state) {
-  const std::vector<int> ids = encoder_ids(512);
-  const std::vector<uint8_t> valid(ids.size(), 1);
-  for (auto _ : state) benchmark::DoNotOptimize(model().encode(ids, valid).data.data());
-  state.counters["tokens/s"] = benchmark::Counter(512.0, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["peak_RSS_GiB"] = peak_rss_gib();
+// FLOPs of an encoder forward over S tokens: linear layers, and attention (scores + P·V) over
+// the keys each query sees (window W on sliding layers).
+struct Flops {
+  double linear = 0, attention = 0;
+};
+Flops encoder_flops(const ModelConfig& c, int s) {
+  const TextConfig& t = c.encoder;
+  const double h = t.hidden_size, q = double(t.num_heads) * t.head_dim, kv = double(t.num_kv_heads) * t.head_dim;
+  const double per_token = h * q + 2 * h * kv + q * h + 3 * h * t.intermediate_size;
+  Flops f;
+  f.linear = 2.0 * per_token * s * t.num_layers;
+  for (int l = 0; l < t.num_layers; ++l) {
+    double keys = 0;
+    for (int i = 0; i < s; ++i) {
+      if (t.layer_types[std::size_t(l)] == LayerType::kFull) keys += s;
+      else keys += std::min(s - 1, i + t.sliding_window / 2) - std::max(0, i - (t.sliding_window + 1) / 2 + 1) + 1;
+    }
+    f.attention += 2.0 * 2.0 * keys * t.num_heads * t.head_dim;
+  }
+  return f;
 }
-BENCHMARK(BM_Encode512)->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
 
-static void BM_Decode32(benchmark::State& state) {
+template <class W>
+void encode(benchmark::State& state, const std::string& preset) {
+  set_num_threads(threads());
+  const Rooflines& roof = rooflines();
+  const auto& m = model<W>(preset, false);
   const std::vector<int> ids = encoder_ids(512);
   const std::vector<uint8_t> valid(ids.size(), 1);
-  const Tensor enc = model().encode(ids, valid);
+  for (auto _ : state) benchmark::DoNotOptimize(m.encode(ids, valid).data.data());
+  const Flops f = encoder_flops(m.config(), 512);
+  state.counters["tokens/s"] = benchmark::Counter(512.0, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP"] = (f.linear + f.attention) / 1e9;
+  state.counters["attn_GFLOP"] = f.attention / 1e9;
+  state.counters["FLOP/s"] = benchmark::Counter(f.linear + f.attention, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["peak_FLOP/s"] = roof.flops;
+  state.counters["peak_RSS_GiB"] = peak_rss_gib();
+  state.SetLabel(std::string(weight_type_name<W>()) + " " + HwyDynamicTarget::name() + " " + std::to_string(threads()) + "T");
+}
+
+// Bytes one decode step streams: every decoder weight matrix, the LM head, the cross K/V of
+// every layer (S rows) and the self K/V so far (average over the steps).
+template <class W>
+double decode_bytes_per_token(const ModelConfig& c, int s, int steps) {
+  const TextConfig& t = c.decoder;
+  const double h = t.hidden_size, q = double(t.num_heads) * t.head_dim, kv = double(t.num_kv_heads) * t.head_dim;
+  const double weights = (h * q + 2 * h * kv + q * h + 3 * h * t.intermediate_size) * t.num_layers + double(t.vocab_size) * h;
+  const double cache = (2.0 * kv * s + 2.0 * kv * steps / 2.0) * t.num_layers * sizeof(float);
+  return weights * sizeof(W) + cache;
+}
+
+template <class W>
+void decode(benchmark::State& state, const std::string& preset) {
+  set_num_threads(threads());
+  const Rooflines& roof = rooflines();
+  const auto& m = model<W>(preset, false);
+  const std::vector<int> ids = encoder_ids(512);
+  const std::vector<uint8_t> valid(ids.size(), 1);
+  const Tensor enc = m.encode(ids, valid);
   for (auto _ : state) {
     GenerationOptions o;
     o.max_new_tokens = 32;
     o.eos_ids = {-1};  // never stop early: exactly 32 steps, as min_new_tokens in bench_hf.py
-    benchmark::DoNotOptimize(generate_from_encoded(model(), {enc}, {valid}, o).size());
+    benchmark::DoNotOptimize(generate_from_encoded(m, {enc}, {valid}, o).size());
   }
   state.counters["tokens/s"] = benchmark::Counter(32.0, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["B/token"] = decode_bytes_per_token<W>(m.config(), 512, 32);
+  state.counters["stream_B/s"] =
+      benchmark::Counter(32.0 * decode_bytes_per_token<W>(m.config(), 512, 32), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["read_B/s"] = roof.bytes;
   state.counters["peak_RSS_GiB"] = peak_rss_gib();
+  state.SetLabel(std::string(weight_type_name<W>()) + " " + HwyDynamicTarget::name() + " " + std::to_string(threads()) + "T");
 }
-BENCHMARK(BM_Decode32)->Unit(benchmark::kSecond)->Iterations(2)->UseRealTime();
+
+template <class W>
+void BM_Encode512(benchmark::State& state) { encode<W>(state, "270m-270m"); }
+template <class W>
+void BM_Decode32(benchmark::State& state) { decode<W>(state, "270m-270m"); }
+BENCHMARK_TEMPLATE(BM_Encode512, float)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+BENCHMARK_TEMPLATE(BM_Decode32, float)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+BENCHMARK_TEMPLATE(BM_Encode512, bf16_t)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+BENCHMARK_TEMPLATE(BM_Decode32, bf16_t)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+
+// SigLIP + projector on one 896² image (the pixels do not matter for the timing).
+template <class W>
+void BM_Vision(benchmark::State& state) {
+  set_num_threads(threads());
+  const Rooflines& roof = rooflines();
+  const auto& m = model<W>("270m-270m", true);
+  const VisionConfig& v = m.config().vision;
+  Tensor pixels(3, v.image_size * v.image_size);
+  for (std::size_t i = 0; i < pixels.data.size(); ++i) pixels.data[i] = float(int(i % 511) - 255) / 255.0f;
+  for (auto _ : state) benchmark::DoNotOptimize(m.image_features(pixels).data.data());
+  const double n = v.num_patches(), hv = v.hidden_size, iv = v.intermediate_size;
+  const double linear = 2.0 * n * (4 * hv * hv + 2 * hv * iv) * v.num_layers + 2.0 * n * hv * 3 * v.patch_size * v.patch_size;
+  const double attention = 2.0 * 2.0 * n * n * hv * v.num_layers;
+  state.counters["GFLOP"] = (linear + attention) / 1e9;
+  state.counters["FLOP/s"] = benchmark::Counter(linear + attention, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["peak_FLOP/s"] = roof.flops;
+  state.counters["peak_RSS_GiB"] = peak_rss_gib();
+  state.SetLabel(std::string(weight_type_name<W>()) + " " + HwyDynamicTarget::name() + " " + std::to_string(threads()) + "T");
+}
+BENCHMARK_TEMPLATE(BM_Vision, float)->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
+BENCHMARK_TEMPLATE(BM_Vision, bf16_t)->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
+
+void BM_1b_Encode512(benchmark::State& state) { encode<bf16_t>(state, "1b-1b"); }
+void BM_1b_Decode32(benchmark::State& state) { decode<bf16_t>(state, "1b-1b"); }
+BENCHMARK(BM_1b_Encode512)->Unit(benchmark::kMillisecond)->Iterations(2)->UseRealTime();
+BENCHMARK(BM_1b_Decode32)->Unit(benchmark::kMillisecond)->Iterations(2)->UseRealTime();
+
+}  // namespace

@@ -1,46 +1,134 @@
-// Throughput of the scalar reference kernels, whole forward passes and generation.
-//   t5gemma2-bench [--benchmark_filter=...]
-// Counters: FLOP/s for matmul (2·R·out·in per call), bytes/s of weights streamed; BM_StreamRead
-// measures the memory bandwidth that bounds a one-row (decode) matmul: the roofline to compare
-// weight_B/s against. BM_DemoGenerate: new tokens per second on the bundled demo model.
+// Kernel throughput against the machine's own rooflines, measured in the same process:
+//   BM_ReadBandwidth   streaming read of 1 GiB (8 vector accumulators): bytes/s roofline
+//   BM_FmaPeak/T       register-only FMA chains on T threads: FLOP/s roofline
+//   BM_Gemv<W>         decode-shaped matmul (1 × 262144 × 640, the LM head): weight bytes/s and
+//                      its fraction of the read probe
+//   BM_Gemm<W>         encoder-shaped matmul (512 × 2048 × 640): FLOP/s and fraction of the peak
+//   BM_GemmFree/BM_GemvFree  the fastest non-canonical kernels we wrote (probes.cpp): what
+//                      bit-exactness costs is BM_Gemm / BM_GemmFree
+//   BM_ScalarMatmul<W> the scalar reference, for the speed-up
+//   BM_TinyForward, BM_DemoGenerate  whole small models on the dynamic target
+// Fractions are computed from the probes of the same run (see `t5gemma2-bench` output, the
+// counters "of_read" and "of_peak"). Machines are shared: compare ratios, not absolutes.
 #include <benchmark/benchmark.h>
 
+#include <atomic>
 #include <random>
 #include <vector>
 
+#include "probes.hpp"
 #include "t5gemma2/dump.hpp"
+#include "t5gemma2/ops/dispatch.hpp"
 #include "t5gemma2/tokenizer.hpp"
 
 using namespace t5gemma2;
 
+namespace {
+
+void BM_ReadBandwidth(benchmark::State& state) {
+  std::vector<float> buf(std::size_t(256) << 20, 1.0f);  // 1 GiB
+  for (auto _ : state) benchmark::DoNotOptimize(probes::read_stream(buf.data(), buf.size()));
+  const double bytes = double(buf.size() * sizeof(float));
+  state.counters["B/s"] = benchmark::Counter(bytes, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_ReadBandwidth)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
+
+void BM_FmaPeak(benchmark::State& state) {
+  const int threads = int(state.range(0));
+  set_num_threads(threads);
+  const std::size_t iters = std::size_t(1) << 24;
+  for (auto _ : state) {
+    std::atomic<float> sink{0};
+    parallel_for(threads, 1L << 40, [&](int b, int e) {
+      for (int i = b; i < e; ++i) sink = sink + probes::fma_peak(iters);
+    });
+    benchmark::DoNotOptimize(sink.load());
+  }
+  state.counters["FLOP/s"] = benchmark::Counter(probes::flops_per_fma_iteration() * double(iters) * threads,
+                                                benchmark::Counter::kIsIterationInvariantRate);
+  set_num_threads(int(std::max(1u, std::thread::hardware_concurrency())));
+}
+BENCHMARK(BM_FmaPeak)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.5);
+
 template <class W>
-static void BM_Matmul(benchmark::State& state) {
-  const int rows = int(state.range(0)), out = int(state.range(1)), in = int(state.range(2));
+std::vector<W> random_weights(std::size_t n) {
   std::mt19937 rng(1);
-  std::normal_distribution<float> n;
-  Tensor x(rows, in);
-  for (float& v : x.data) v = n(rng);
-  std::vector<W> w(std::size_t(out) * std::size_t(in));
-  for (W& v : w) v = weight_from_f32<W>(n(rng));
+  std::normal_distribution<float> normal(0.0f, 0.05f);
+  std::vector<W> w(n);
+  for (W& v : w) v = weight_from_f32<W>(normal(rng));
+  return w;
+}
+
+Tensor random_rows(int rows, int cols) {
+  std::mt19937 rng(2);
+  std::normal_distribution<float> normal;
+  Tensor x(rows, cols);
+  for (float& v : x.data) v = normal(rng);
+  return x;
+}
+
+template <class Target, class W>
+void run_matmul(benchmark::State& state, int rows, int out, int in) {
+  const Tensor x = random_rows(rows, in);
+  const std::vector<W> w = random_weights<W>(std::size_t(out) * std::size_t(in));
   const WeightMatrix<W> m{w.data(), out, in};
   Tensor y;
   for (auto _ : state) {
-    Ops<ScalarTarget>::matmul(x, m, y);
+    Ops<Target>::matmul(x, m, y);
     benchmark::DoNotOptimize(y.data.data());
   }
-  const double flops = 2.0 * rows * out * in;
-  state.counters["FLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["weight_B/s"] =
-      benchmark::Counter(double(w.size() * sizeof(W)), benchmark::Counter::kIsIterationInvariantRate);
-  state.SetLabel(std::string(weight_type_name<W>()));
+  state.counters["FLOP/s"] = benchmark::Counter(2.0 * rows * out * in, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["weight_B/s"] = benchmark::Counter(double(w.size() * sizeof(W)), benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(std::string(weight_type_name<W>()) + " " + Ops<Target>::name());
 }
-// Decode-like (1 row) and prefill-like (64 rows) shapes of the 270m text stack (H 640, I 2048).
-BENCHMARK_TEMPLATE(BM_Matmul, float)->Args({1, 2048, 640})->Args({64, 2048, 640})->Unit(benchmark::kMicrosecond);
-BENCHMARK_TEMPLATE(BM_Matmul, bf16_t)->Args({1, 2048, 640})->Args({64, 2048, 640})->Unit(benchmark::kMicrosecond);
 
-static void BM_TinyForward(benchmark::State& state) {
+template <class W>
+void BM_Gemv(benchmark::State& state) { run_matmul<HwyDynamicTarget, W>(state, 1, 262144, 640); }
+BENCHMARK_TEMPLATE(BM_Gemv, float)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
+BENCHMARK_TEMPLATE(BM_Gemv, bf16_t)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
+
+template <class W>
+void BM_Gemm(benchmark::State& state) { run_matmul<HwyDynamicTarget, W>(state, 512, 2048, 640); }
+BENCHMARK_TEMPLATE(BM_Gemm, float)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
+BENCHMARK_TEMPLATE(BM_Gemm, bf16_t)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
+
+template <class W>
+void BM_ScalarMatmul(benchmark::State& state) { run_matmul<ScalarTarget, W>(state, int(state.range(0)), 2048, 640); }
+BENCHMARK_TEMPLATE(BM_ScalarMatmul, float)->Arg(1)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_TEMPLATE(BM_ScalarMatmul, bf16_t)->Arg(1)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_GemmFree(benchmark::State& state) {
+  const int rows = 512, out = 2048, in = 640;
+  const Tensor x = random_rows(rows, in);
+  const std::vector<float> w = random_weights<float>(std::size_t(out) * in);
+  const std::vector<float> packed = probes::pack_for_gemm_free(w.data(), out, in);
+  std::vector<float> y(std::size_t(rows) * out);
+  for (auto _ : state) {
+    probes::gemm_free(x.data.data(), rows, packed.data(), out, in, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["FLOP/s"] = benchmark::Counter(2.0 * rows * out * in, benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel("f32 non-canonical");
+}
+BENCHMARK(BM_GemmFree)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
+
+void BM_GemvFree(benchmark::State& state) {
+  const int out = 262144, in = 640;
+  const Tensor x = random_rows(1, in);
+  const std::vector<float> w = random_weights<float>(std::size_t(out) * in);
+  std::vector<float> y(static_cast<std::size_t>(out));
+  for (auto _ : state) {
+    probes::gemv_free(x.data.data(), w.data(), out, in, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["weight_B/s"] = benchmark::Counter(double(w.size() * sizeof(float)), benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel("f32 non-canonical");
+}
+BENCHMARK(BM_GemvFree)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
+
+void BM_TinyForward(benchmark::State& state) {
   const std::string dir = std::string(T5GEMMA2_SOURCE_DIR) + "/tests/data/tiny_a";
-  const ReferenceModel model(dir);
+  const Model<RuntimeDims, float, HwyDynamicTarget> model(dir);
   const SafetensorsFile inputs(dir + "/golden.safetensors");
   for (auto _ : state) {
     ArrayMap out;
@@ -50,23 +138,10 @@ static void BM_TinyForward(benchmark::State& state) {
 }
 BENCHMARK(BM_TinyForward)->Unit(benchmark::kMillisecond);
 
-// Memory bandwidth: reading a 256 MiB buffer with 8 independent accumulators.
-static void BM_StreamRead(benchmark::State& state) {
-  std::vector<float> buf(std::size_t(64) << 20, 1.0f);
-  for (auto _ : state) {
-    float acc[8] = {};
-    for (std::size_t i = 0; i < buf.size(); i += 8)
-      for (int j = 0; j < 8; ++j) acc[j] += buf[i + std::size_t(j)];
-    benchmark::DoNotOptimize(acc);
-  }
-  state.counters["B/s"] = benchmark::Counter(double(buf.size() * sizeof(float)), benchmark::Counter::kIsIterationInvariantRate);
-}
-BENCHMARK(BM_StreamRead)->Unit(benchmark::kMillisecond);
-
 // Greedy generation on the demo model: encode a text prompt once, then decode until EOS.
-static void BM_DemoGenerate(benchmark::State& state) {
+void BM_DemoGenerate(benchmark::State& state) {
   const std::string dir = std::string(T5GEMMA2_SOURCE_DIR) + "/models/demo";
-  const ReferenceModel model(dir);
+  const Model<RuntimeDims, float, HwyDynamicTarget> model(dir);
   const Tokenizer tok = load_tokenizer(dir, model.config());
   const std::vector<int> ids = encode_prompt(tok, model.config(), "reverse: red green blue cat dog", 0);
   const std::vector<uint8_t> valid(ids.size(), 1);
@@ -81,3 +156,5 @@ static void BM_DemoGenerate(benchmark::State& state) {
   state.counters["tokens/s"] = benchmark::Counter(double(tokens), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_DemoGenerate)->Unit(benchmark::kMillisecond);
+
+}  // namespace

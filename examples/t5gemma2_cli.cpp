@@ -2,7 +2,7 @@
 //
 //   t5gemma2 [--model DIR] [--image PATH]... [--prompt TEXT]... [--prompt-file F]
 //            [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
-//            [--threads N] [--bf16]
+//            [--threads N] [--target NAME] [--bf16]
 //
 // Without --model it runs the demo model bundled in the repository (models/demo).
 // Exit status: 0 ok, 1 an error in the model, inputs or generation, 2 bad arguments.
@@ -31,7 +31,7 @@ using namespace t5gemma2;
 const char* kUsage =
     "usage: t5gemma2 [--model DIR] [--image PATH]... [--prompt TEXT]... [--prompt-file F]\n"
     "                [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
-    "                [--threads N] [--bf16]\n"
+    "                [--threads N] [--target NAME] [--bf16]\n"
     "\n"
     "Generates text with a T5Gemma 2 checkpoint (config.json, model.safetensors, tokenizer.model).\n"
     "  --model DIR         checkpoint directory (default: the bundled demo model,\n"
@@ -45,7 +45,9 @@ const char* kUsage =
     "  --temperature T     sample with temperature T (default 0: greedy)\n"
     "  --top-k K, --top-p P  sampling filters (default off)\n"
     "  --seed S            sampling seed (default 0): same seed, same output\n"
-    "  --threads N         worker threads for the matrix products (default: all cores)\n"
+    "  --threads N         worker threads (default: all cores); results do not depend on it\n"
+    "  --target NAME       SIMD kernels: a name listed below, or 'scalar' for the reference\n"
+    "                      (default: the first, the best this CPU runs); results are identical\n"
     "  --bf16              keep the weights as bfloat16 (half the memory)\n"
     "The generated text is printed as it is produced (one line per prompt).\n";
 
@@ -97,6 +99,7 @@ struct Args {
   int max_new_tokens = -1;
   SamplingOptions sampling;
   int threads = 0;
+  std::string target;
   bool bf16 = false;
 };
 
@@ -125,6 +128,9 @@ Args parse_args(int argc, char** argv) {
     };
     if (f == "--help" || f == "-h") {
       std::fputs(kUsage, stdout);
+      std::string targets;
+      for (const std::string& t : available_targets()) targets += (targets.empty() ? "" : ", ") + t;
+      std::printf("SIMD targets of this build on this CPU: %s\n", targets.c_str());
       std::exit(0);
     } else if (f == "--model") {
       a.model = value();
@@ -152,6 +158,8 @@ Args parse_args(int argc, char** argv) {
       a.sampling.seed = uint64_t(number_arg(f, value()));
     } else if (f == "--threads") {
       a.threads = int_arg(f, value(), 1, 1024);
+    } else if (f == "--target") {
+      a.target = value();
     } else if (f == "--bf16") {
       a.bf16 = true;
     } else {
@@ -165,10 +173,10 @@ Args parse_args(int argc, char** argv) {
 
 template <class W>
 int run(const Args& a) {
-  std::unique_ptr<Model<RuntimeDims, W>> model;
+  std::unique_ptr<Model<RuntimeDims, W, HwyDynamicTarget>> model;
   {
     Progress p("loading " + a.model);
-    model = std::make_unique<Model<RuntimeDims, W>>(a.model);
+    model = std::make_unique<Model<RuntimeDims, W, HwyDynamicTarget>>(a.model);
   }
   const ModelConfig& c = model->config();
   const Tokenizer tok = load_tokenizer(a.model, c);
@@ -241,7 +249,13 @@ int run(const Args& a) {
 
 int main(int argc, char** argv) {
   const Args args = parse_args(argc, argv);
+  keep_freed_memory();
   if (args.threads > 0) set_num_threads(args.threads);
+  try {
+    select_target(args.target);
+  } catch (const Error& e) {
+    bad_usage(std::string("--target: ") + e.what());
+  }
   try {
     return args.bf16 ? run<bf16_t>(args) : run<float>(args);
   } catch (const std::exception& e) {

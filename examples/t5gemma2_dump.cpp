@@ -3,7 +3,7 @@
 //
 //   t5gemma2-dump --model DIR [--inputs FILE.safetensors] [--image PATH]... --out FILE.safetensors
 //                 [--compare GOLDEN.safetensors] [--tolerance REL] [--max-new-tokens N] [--bf16]
-//                 [--synthetic-seed S]
+//                 [--synthetic-seed S] [--threads N] [--target NAME]
 //
 // Exit status: 0 ok, 1 a compared tensor is past tolerance, 2 bad arguments or input.
 #include <cstdio>
@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "t5gemma2/dump.hpp"
+#include "t5gemma2/memory.hpp"
+#include "t5gemma2/ops/dispatch.hpp"
 #include "t5gemma2/synthetic_weights.hpp"
 
 namespace {
@@ -21,7 +23,7 @@ void usage(std::FILE* f) {
   std::fprintf(f,
                "usage: t5gemma2-dump --model DIR [--inputs FILE.safetensors] [--image PATH]... --out FILE.safetensors\n"
                "                     [--compare GOLDEN.safetensors] [--tolerance REL] [--max-new-tokens N] [--bf16]\n"
-               "                     [--synthetic-seed S]\n"
+               "                     [--synthetic-seed S] [--threads N] [--target NAME]\n"
                "Runs every case found in --inputs (text.*, mm.*) and writes the golden-named outputs;\n"
                "Greedy generation (KV cache, stop at EOS or N new tokens, default 20; 0 = off) writes\n"
                "gen.sequences / gen.step_logits (gen_mm.* for the image batch when a text batch exists).\n"
@@ -30,14 +32,19 @@ void usage(std::FILE* f) {
                "REL * max(1, max|ref|) (default REL 1e-5); masks must match exactly.\n"
                "--bf16 stores the weights as bfloat16 (activations stay f32).\n"
                "--synthetic-seed S generates the weights (synth-weights-v1, seed S; the full-size goldens\n"
-               "use 0) instead of reading DIR/model.safetensors: DIR needs only config.json.\n");
+               "use 0) instead of reading DIR/model.safetensors: DIR needs only config.json.\n"
+               "--threads N worker threads (default: all cores); --target NAME the SIMD kernels, one of\n"
+               "the list below ('scalar' = the reference; default: the first). Results do not depend on either.\n");
+  std::string targets;
+  for (const std::string& t : t5gemma2::available_targets()) targets += (targets.empty() ? "" : ", ") + t;
+  std::fprintf(f, "SIMD targets of this build on this CPU: %s\n", targets.c_str());
 }
 
 template <class W>
 int run(const std::string& model_dir, const std::string& inputs_path, const std::string& out_path,
         const std::string& compare_path, double tolerance, const std::vector<std::string>& images, int max_new_tokens,
         long long synthetic_seed) {
-  using M = t5gemma2::Model<t5gemma2::RuntimeDims, W>;
+  using M = t5gemma2::Model<t5gemma2::RuntimeDims, W, t5gemma2::HwyDynamicTarget>;
   const M model = synthetic_seed < 0 ? M(model_dir)
                                      : M(t5gemma2::load_model_config(model_dir),
                                          t5gemma2::synthetic_checkpoint(uint64_t(synthetic_seed), /*with_vision=*/true));
@@ -79,6 +86,8 @@ int main(int argc, char** argv) {
   int max_new_tokens = 20;
   long long synthetic_seed = -1;
   bool bf16 = false;
+  int threads = 0;
+  std::string target;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -96,6 +105,8 @@ int main(int argc, char** argv) {
     else if (a == "--image") images.push_back(value());
     else if (a == "--max-new-tokens") max_new_tokens = std::atoi(value().c_str());
     else if (a == "--bf16") bf16 = true;
+    else if (a == "--threads") threads = std::atoi(value().c_str());
+    else if (a == "--target") target = value();
     else if (a == "--synthetic-seed") synthetic_seed = std::atoll(value().c_str());
     else if (a == "--help" || a == "-h") { usage(stdout); return 0; }
     else {
@@ -109,6 +120,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
+    if (threads > 0) t5gemma2::set_num_threads(threads);
+    t5gemma2::keep_freed_memory();
+    t5gemma2::select_target(target);
     return bf16 ? run<t5gemma2::bf16_t>(model, inputs, out, compare, tolerance, images, max_new_tokens, synthetic_seed)
                 : run<float>(model, inputs, out, compare, tolerance, images, max_new_tokens, synthetic_seed);
   } catch (const std::exception& e) {

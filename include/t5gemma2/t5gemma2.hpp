@@ -13,6 +13,8 @@
 #include "t5gemma2/ops/reduce.hpp"
 #include "t5gemma2/ops/parallel.hpp"
 #include "t5gemma2/ops/scalar.hpp"
+#include "t5gemma2/ops/dispatch.hpp"
+#include "t5gemma2/memory.hpp"
 #include "t5gemma2/norm.hpp"
 #include "t5gemma2/rope.hpp"
 #include "t5gemma2/masks.hpp"

@@ -140,6 +140,15 @@ HWY_INLINE void ReduceAccumulators(DF d, VF (*acc)[kV], std::size_t count, float
 
 // ---- dot tiles: kR activation rows × kC weight rows, K elements -----------------------------
 
+// Keeps a loaded operand in a register: without it g++ folds the load into every MulAdd that
+// uses it (one load per use), and 512-bit loads, not FMAs, become the bottleneck.
+HWY_INLINE VF InRegister(VF v) {
+#if HWY_ARCH_X86 && (HWY_COMPILER_GCC || HWY_COMPILER_CLANG)
+  asm("" : "+v"(v.raw));
+#endif
+  return v;
+}
+
 // out[r·kC + c] = dot(x[r], w[c], K) in the canonical order. With kPrefetch, the rows pf[c]
 // (the tile after next) are prefetched along the way: decode rows are too short for the
 // hardware prefetcher to ramp up.
@@ -157,9 +166,9 @@ HWY_INLINE void DotTile(const float* const* x, const WT* const* w, std::size_t K
     }
     for (std::size_t v = 0; v < kV; ++v) {
       VF wv[kC];
-      for (int c = 0; c < kC; ++c) wv[c] = LoadWeights(d, w[c] + k + v * kN);
+      for (int c = 0; c < kC; ++c) wv[c] = InRegister(LoadWeights(d, w[c] + k + v * kN));
       for (int r = 0; r < kR; ++r) {
-        const VF xv = hn::LoadU(d, x[r] + k + v * kN);
+        const VF xv = InRegister(hn::LoadU(d, x[r] + k + v * kN));
         for (int c = 0; c < kC; ++c) acc[r * kC + c][v] = hn::MulAdd(xv, wv[c], acc[r * kC + c][v]);
       }
     }
@@ -241,21 +250,27 @@ HWY_INLINE void MatMulRange(const float* x, int M, const WT* w, int N, std::size
     for (; r + kTileRows <= M; r += kTileRows) {
       const float* xr[kTileRows];
       for (int i = 0; i < kTileRows; ++i) xr[i] = x + std::size_t(r + i) * K;
-      float out[kTileRows * 2];
+      // The tile's outputs go to a small block first: scattered stores into rows of y that
+      // sit N floats apart would alias the loads (4K aliasing) and stall them.
+      alignas(64) float block[kTileRows][kPanelCols];
       int c = p0;
       for (; c + 2 <= p1; c += 2) {
         const WT* wr[2] = {w + std::size_t(c) * K, w + std::size_t(c + 1) * K};
+        float out[kTileRows * 2];
         DotTile<kTileRows, 2>(xr, wr, K, out);
         for (int i = 0; i < kTileRows; ++i) {
-          y[std::size_t(r + i) * std::size_t(N) + std::size_t(c)] = out[i * 2];
-          y[std::size_t(r + i) * std::size_t(N) + std::size_t(c + 1)] = out[i * 2 + 1];
+          block[i][c - p0] = out[i * 2];
+          block[i][c - p0 + 1] = out[i * 2 + 1];
         }
       }
       for (; c < p1; ++c) {
         const WT* wr[1] = {w + std::size_t(c) * K};
+        float out[kTileRows];
         DotTile<kTileRows, 1>(xr, wr, K, out);
-        for (int i = 0; i < kTileRows; ++i) y[std::size_t(r + i) * std::size_t(N) + std::size_t(c)] = out[i];
+        for (int i = 0; i < kTileRows; ++i) block[i][c - p0] = out[i];
       }
+      for (int i = 0; i < kTileRows; ++i)
+        std::copy(block[i], block[i] + (p1 - p0), y + std::size_t(r + i) * std::size_t(N) + std::size_t(p0));
     }
     for (; r < M; ++r) GemvRange(x + std::size_t(r) * K, w, K, N, p0, p1, y + std::size_t(r) * std::size_t(N));
   }
