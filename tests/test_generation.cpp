@@ -2,6 +2,7 @@
 #include <string>
 
 #include "t5gemma2/dump.hpp"
+#include "t5gemma2/ops/dispatch.hpp"
 #include "t5gemma2/tokenizer.hpp"
 #include "test_util.hpp"
 
@@ -9,7 +10,7 @@ using namespace t5gemma2;
 
 static void check_generation(const std::string& model_dir, const std::string& golden_path, const std::string& prefix,
                              const std::string& gen_prefix, int max_new_tokens) {
-  const ReferenceModel model(model_dir);
+  const Model<RuntimeDims, float, HwyDynamicTarget> model(model_dir);  // == ReferenceModel bit for bit
   const SafetensorsFile golden(golden_path);
   ArrayMap out;
   run_generation(model, golden, prefix, gen_prefix, max_new_tokens, out);

@@ -5,12 +5,14 @@
 #include <string>
 
 #include "t5gemma2/dump.hpp"
+#include "t5gemma2/ops/dispatch.hpp"
 #include "test_util.hpp"
 
 using namespace t5gemma2;
 
+template <class Target>
 static void check_text_case(const std::string& name, std::size_t expected_layers_enc, std::size_t expected_layers_dec) {
-  const ReferenceModel model(test_data(name));
+  const Model<RuntimeDims, float, Target> model(test_data(name));
   const SafetensorsFile golden(test_data(name + "/golden.safetensors"));
   ArrayMap out;
   run_case(model, golden, "text.", out);
@@ -37,10 +39,14 @@ static void check_text_case(const std::string& name, std::size_t expected_layers
   }
 }
 
-TEST_CASE("tiny_a (5 local : 1 global, padding) matches HF tensor by tensor") { check_text_case("tiny_a", 6, 6); }
+TEST_CASE("tiny_a (5 local : 1 global, padding) matches HF tensor by tensor") {
+  check_text_case<ScalarTarget>("tiny_a", 6, 6);
+  check_text_case<HwyDynamicTarget>("tiny_a", 6, 6);
+}
 
 TEST_CASE("tiny_b (3-layer encoder, 4-layer decoder, soft-capping) matches HF tensor by tensor") {
-  check_text_case("tiny_b", 3, 4);
+  check_text_case<ScalarTarget>("tiny_b", 3, 4);
+  check_text_case<HwyDynamicTarget>("tiny_b", 3, 4);
 }
 
 TEST_CASE("the comparison fails when the model is wrong (perturbed logits)") {

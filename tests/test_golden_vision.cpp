@@ -4,6 +4,7 @@
 #include <string>
 
 #include "t5gemma2/dump.hpp"
+#include "t5gemma2/ops/dispatch.hpp"
 #include "test_util.hpp"
 
 using namespace t5gemma2;
@@ -25,7 +26,7 @@ static std::vector<Comparison> only_prefix(const std::vector<Comparison>& cs, co
 
 TEST_CASE("tiny_a / tiny_b: SigLIP, projector, merge, encoder and logits with an image match HF") {
   for (auto [name, enc_layers] : {std::pair{"tiny_a", 6}, std::pair{"tiny_b", 3}}) {
-    const ReferenceModel model(test_data(name));
+    const Model<RuntimeDims, float, HwyDynamicTarget> model(test_data(name));  // == ReferenceModel bit for bit
     const SafetensorsFile golden(test_data(std::string(name) + "/golden.safetensors"));
     ArrayMap out;
     run_case(model, golden, "mm.", out);

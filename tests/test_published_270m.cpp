@@ -22,7 +22,7 @@ int main() {
     return 77;
   }
   try {
-    const Model<Preset270m, bf16_t> model(dir);  // bf16 weights as published, f32 activations
+    const Model<Preset270m, bf16_t, HwyDynamicTarget> model(dir);  // bf16 weights as published, f32 activations
     const ModelConfig& c = model.config();
     const Tokenizer tok = load_tokenizer(dir, c);
     const Tensor px = preprocess_image(load_image(bee), c.vision.image_size);

@@ -125,7 +125,6 @@ TEST_CASE("every kernel equals its scalar twin bit for bit, on every target") {
         const int kv_width = 2 * d;  // two kv heads per key row
         const std::vector<float> keys = random_floats(std::size_t(n_keys * kv_width), rng);
         const std::vector<float> values = random_floats(std::size_t(n_keys * kv_width), rng);
-        const std::vector<float> q = random_floats(std::size_t(d), rng, 0.2f);
         std::vector<KeySpan> spans;
         for (int b = 0; b < n_keys;) {  // spans of 1..7 keys with gaps, second kv head
           const int len = std::min(n_keys - b, 1 + int(rng() % 7));
@@ -133,11 +132,36 @@ TEST_CASE("every kernel equals its scalar twin bit for bit, on every target") {
                            std::size_t(kv_width), len});
           b += len + int(rng() % 3);
         }
-        std::vector<float> s1(static_cast<std::size_t>(n_keys)), s2 = s1, o1(static_cast<std::size_t>(d)), o2 = o1;
+        int n_visible = 0;
+        for (const KeySpan& sp : spans) n_visible += sp.count;
+        // Scores of 11 queries (a full GEMM tile and remainders) against the spans' keys.
+        std::vector<std::vector<float>> qs;
+        std::vector<const float*> qp;
+        for (int i = 0; i < 11; ++i) qs.push_back(random_floats(std::size_t(d), rng, 0.2f));
+        for (const auto& v : qs) qp.push_back(v.data());
+        std::vector<float> s1(std::size_t(11 * n_visible)), s2 = s1;
+        Ref::attention_scores(qp.data(), 11, spans.data(), int(spans.size()), d, s1.data());
+        Dyn::attention_scores(qp.data(), 11, spans.data(), int(spans.size()), d, s2.data());
+        CHECK(same_bits(s1, s2));
         const float cap30 = 30.0f;
         for (const float* cap : {static_cast<const float*>(nullptr), &cap30}) {
-          Ref::attention_head(q.data(), spans.data(), int(spans.size()), d, 0.0625f, cap, s1.data(), o1.data());
-          Dyn::attention_head(q.data(), spans.data(), int(spans.size()), d, 0.0625f, cap, s2.data(), o2.data());
+          // Weights of each query (softmax of its dots), then P·V for all 11 at once.
+          std::vector<float> w1 = s1, w2 = s1;
+          for (int i = 0; i < 11; ++i) {
+            Ref::attention_softmax(w1.data() + i * n_visible, n_visible, 0.0625f, cap);
+            Dyn::attention_softmax(w2.data() + i * n_visible, n_visible, 0.0625f, cap);
+          }
+          CHECK(same_bits(w1, w2));
+          std::vector<float> o1(std::size_t(11 * d)), o2 = o1;
+          std::vector<const float*> wp;
+          std::vector<float*> op1, op2;
+          for (int i = 0; i < 11; ++i) {
+            wp.push_back(w1.data() + i * n_visible);
+            op1.push_back(o1.data() + i * d);
+            op2.push_back(o2.data() + i * d);
+          }
+          Ref::attention_pv(wp.data(), op1.data(), 11, spans.data(), int(spans.size()), d);
+          Dyn::attention_pv(wp.data(), op2.data(), 11, spans.data(), int(spans.size()), d);
           CHECK(same_bits(o1, o2));
         }
       }

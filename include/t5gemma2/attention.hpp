@@ -6,7 +6,7 @@
 //   s_c = soft_cap(s_c, cap)                   only when AttentionShape::softcap is set
 //   p_c = exp(s_c − max) / Σ exp(s − max)      over the keys c row t may see, in key order
 //   o_t,h = Σ_c p_c · v_c                      sequential in c
-// (Ops<Target>::attention_head). attn_logit_softcapping: transformers v5.0.0 reads it into the
+// (Ops<Target>::attention_scores, attention_softmax, attention_pv). attn_logit_softcapping: transformers v5.0.0 reads it into the
 // config but T5Gemma 2's attention (inherited from Gemma 3) never applies it; the tiny_b goldens
 // (cap 50) are matched only without it. attention_shape() therefore leaves `softcap` unset; the
 // field stays for callers who want Gemma-2-style capping on purpose.
@@ -17,6 +17,7 @@
 // end (the merged decoder attention passes [self ; cross]); intervals index that concatenation.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <concepts>
 #include <optional>
@@ -46,6 +47,11 @@ inline AttentionShape attention_shape(const TextConfig& c) {
   return a;
 }
 
+inline bool same_intervals(const std::vector<KeyInterval>& x, const std::vector<KeyInterval>& y) {
+  return std::equal(x.begin(), x.end(), y.begin(), y.end(),
+                    [](const KeyInterval& p, const KeyInterval& q) { return p.begin == q.begin && p.end == q.end; });
+}
+
 // One block of keys and values: rows [begin, end) of k, v [K_i, n_kv·d] (end < 0: all rows).
 struct KeyValueBlock {
   const Tensor* k;
@@ -60,9 +66,17 @@ struct KeyValueBlock {
 // Only the visible keys take part, in key order, and the softmax runs over exactly them: so the
 // result depends on WHICH keys are visible and in what order, not on where they sit. A KV-cached
 // decoder step therefore gives the same bits as a full recomputation.
+//
+// Work is done per block of kQueryRows query rows: the block's rows × the query heads of one kv
+// head score the union of the keys the rows see in one Ops::attention_scores call (a SIMD
+// target runs it as a matrix product), then each (row, head) takes the dots of ITS keys,
+// in order, into Ops::attention_softmax; Ops::attention_pv then applies the weights of all the
+// queries that see the same keys in one pass over the values. Every value is computed exactly
+// as one query alone would compute it.
 template <class Target, class Visible>
   requires std::invocable<const Visible&, int, std::vector<KeyInterval>&>
 inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& blocks, Visible&& visible, const AttentionShape& a) {
+  constexpr int kQueryRows = 8;
   const int d = a.head_dim, group = a.heads / a.kv_heads;
   // Start of each block in the concatenated key list.
   std::vector<int> first{0};
@@ -70,34 +84,91 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
   const int n_keys = first.back();
   const float* softcap = a.softcap ? &*a.softcap : nullptr;
 
-  // Query rows are independent: split them across threads (no result bit depends on it).
+  // Key intervals -> runs of rows inside the blocks, for kv head `kv`.
+  auto to_spans = [&](const std::vector<KeyInterval>& intervals, int kv, std::vector<KeySpan>& spans) {
+    spans.clear();
+    for (const KeyInterval& iv : intervals)
+      for (std::size_t b = 0; b < blocks.size(); ++b) {
+        const int lo = std::max(iv.begin, first[b]), hi = std::min(iv.end, first[b + 1]);
+        if (lo >= hi) continue;
+        const KeyValueBlock& blk = blocks[b];
+        const int row = blk.begin + (lo - first[b]);
+        spans.push_back({blk.k->row(row) + kv * d, blk.v->row(row) + kv * d, std::size_t(blk.k->cols), hi - lo});
+      }
+  };
+
   Tensor out(q.rows, a.heads * d);
+  const int n_blocks = (q.rows + kQueryRows - 1) / kQueryRows;
   const long work = long(q.rows) * std::min(n_keys, 4096) * a.heads * d * 2;
-  parallel_for(q.rows, work, [&](int row_begin, int row_end) {
-    std::vector<KeyInterval> intervals;
-    std::vector<KeySpan> spans;
-    std::vector<float> scores;
-    for (int t = row_begin; t < row_end; ++t) {
-      intervals.clear();
-      visible(t, intervals);
-      for (int h = 0; h < a.heads; ++h) {
-        const int kv = h / group;
-        // Intervals -> spans of rows inside the blocks.
-        spans.clear();
-        int total = 0;
-        for (const KeyInterval& iv : intervals) {
-          for (std::size_t b = 0; b < blocks.size(); ++b) {
-            const int lo = std::max(iv.begin, first[b]), hi = std::min(iv.end, first[b + 1]);
-            if (lo >= hi) continue;
-            const KeyValueBlock& blk = blocks[b];
-            const int row = blk.begin + (lo - first[b]);
-            spans.push_back({blk.k->row(row) + kv * d, blk.v->row(row) + kv * d, std::size_t(blk.k->cols), hi - lo});
-            total += hi - lo;
+  parallel_for(n_blocks, work, [&](int block_begin, int block_end) {
+    std::vector<std::vector<KeyInterval>> row_intervals(kQueryRows);
+    std::vector<KeyInterval> all, merged;
+    std::vector<KeySpan> union_spans, spans;
+    std::vector<const float*> queries, weight_rows;
+    std::vector<float*> out_rows;
+    std::vector<float> scores, weights;
+    for (int blk = block_begin; blk < block_end; ++blk) {
+      const int t0 = blk * kQueryRows, rows = std::min(kQueryRows, q.rows - t0);
+      // The union of the rows' visible keys (sorted, merged) and each interval's offset in it.
+      all.clear();
+      for (int r = 0; r < rows; ++r) {
+        row_intervals[std::size_t(r)].clear();
+        visible(t0 + r, row_intervals[std::size_t(r)]);
+        all.insert(all.end(), row_intervals[std::size_t(r)].begin(), row_intervals[std::size_t(r)].end());
+      }
+      std::sort(all.begin(), all.end(), [](const KeyInterval& x, const KeyInterval& y) { return x.begin < y.begin; });
+      merged.clear();
+      for (const KeyInterval& iv : all) {
+        if (!merged.empty() && iv.begin <= merged.back().end) merged.back().end = std::max(merged.back().end, iv.end);
+        else merged.push_back(iv);
+      }
+      std::vector<int> offset(merged.size() + 1, 0);
+      for (std::size_t u = 0; u < merged.size(); ++u) offset[u + 1] = offset[u] + merged[u].end - merged[u].begin;
+      const int n_union = offset.back();
+      // Position of key `k` in the union's score columns.
+      auto column = [&](int k) {
+        std::size_t u = 0;
+        while (merged[u].end <= k) ++u;
+        return offset[u] + (k - merged[u].begin);
+      };
+
+      for (int kv = 0; kv < a.kv_heads; ++kv) {
+        to_spans(merged, kv, union_spans);
+        queries.clear();  // rows × the query heads of this kv head (consecutive GQA groups)
+        for (int r = 0; r < rows; ++r)
+          for (int g = 0; g < group; ++g) queries.push_back(q.row(t0 + r) + (kv * group + g) * d);
+        scores.resize(queries.size() * std::size_t(n_union));
+        Ops<Target>::attention_scores(queries.data(), int(queries.size()), union_spans.data(), int(union_spans.size()), d,
+                                      scores.data());
+        // Each query's dots of its own keys, in key order, become its weights.
+        weights.clear();
+        std::vector<std::size_t> at;  // start of query (r, g) in `weights`
+        for (int r = 0; r < rows; ++r)
+          for (int g = 0; g < group; ++g) {
+            at.push_back(weights.size());
+            const float* row_scores = scores.data() + std::size_t(r * group + g) * std::size_t(n_union);
+            for (const KeyInterval& iv : row_intervals[std::size_t(r)]) {
+              const int c = column(iv.begin);
+              weights.insert(weights.end(), row_scores + c, row_scores + c + (iv.end - iv.begin));
+            }
+            Ops<Target>::attention_softmax(weights.data() + at.back(), int(weights.size() - at.back()), a.scale, softcap);
           }
+        // P·V, batched over the queries that see the same keys (consecutive rows with equal
+        // intervals, and always the heads of one row).
+        for (int r0 = 0; r0 < rows;) {
+          int r1 = r0 + 1;
+          while (r1 < rows && same_intervals(row_intervals[std::size_t(r1)], row_intervals[std::size_t(r0)])) ++r1;
+          to_spans(row_intervals[std::size_t(r0)], kv, spans);
+          weight_rows.clear();
+          out_rows.clear();
+          for (int r = r0; r < r1; ++r)
+            for (int g = 0; g < group; ++g) {
+              weight_rows.push_back(weights.data() + at[std::size_t(r * group + g)]);
+              out_rows.push_back(out.row(t0 + r) + (kv * group + g) * d);
+            }
+          Ops<Target>::attention_pv(weight_rows.data(), out_rows.data(), int(out_rows.size()), spans.data(), int(spans.size()), d);
+          r0 = r1;
         }
-        if (int(scores.size()) < total) scores.resize(std::size_t(total));
-        Ops<Target>::attention_head(q.row(t) + h * d, spans.data(), int(spans.size()), d, a.scale, softcap, scores.data(),
-                                    out.row(t) + h * d);
       }
     }
   });

@@ -48,7 +48,9 @@ HWY_EXPORT(GeluMul);
 HWY_EXPORT(SoftCap);
 HWY_EXPORT(ExpRow);
 HWY_EXPORT(TanhRow);
-HWY_EXPORT(AttentionHead);
+HWY_EXPORT(AttentionScores);
+HWY_EXPORT(AttentionSoftmax);
+HWY_EXPORT(AttentionPV);
 
 const char* HwyDynamicTarget::name() { return HWY_DYNAMIC_DISPATCH(KernelTargetName)(); }
 float HwyDynamicTarget::dot(const float* a, const float* b, std::size_t n) { return HWY_DYNAMIC_DISPATCH(DotF32)(a, b, n); }
@@ -66,9 +68,16 @@ void HwyDynamicTarget::rms_norm(const float* x, const float* w, std::size_t n, f
 void HwyDynamicTarget::gelu(float* x, std::size_t n) { HWY_DYNAMIC_DISPATCH(Gelu)(x, n); }
 void HwyDynamicTarget::gelu_mul(float* gate, const float* up, std::size_t n) { HWY_DYNAMIC_DISPATCH(GeluMul)(gate, up, n); }
 void HwyDynamicTarget::soft_cap(float* x, std::size_t n, float cap) { HWY_DYNAMIC_DISPATCH(SoftCap)(x, n, cap); }
-void HwyDynamicTarget::attention_head(const float* q, const KeySpan* spans, int n_spans, int d, float scale,
-                                      const float* softcap, float* scores, float* out) {
-  HWY_DYNAMIC_DISPATCH(AttentionHead)(q, spans, n_spans, d, scale, softcap, scores, out);
+void HwyDynamicTarget::attention_scores(const float* const* queries, int nq, const KeySpan* spans, int n_spans, int d,
+                                        float* scores) {
+  HWY_DYNAMIC_DISPATCH(AttentionScores)(queries, nq, spans, n_spans, d, scores);
+}
+void HwyDynamicTarget::attention_softmax(float* dots, int n, float scale, const float* softcap) {
+  HWY_DYNAMIC_DISPATCH(AttentionSoftmax)(dots, n, scale, softcap);
+}
+void HwyDynamicTarget::attention_pv(const float* const* weights, float* const* outs, int nq, const KeySpan* spans, int n_spans,
+                                    int d) {
+  HWY_DYNAMIC_DISPATCH(AttentionPV)(weights, outs, nq, spans, n_spans, d);
 }
 void HwyDynamicTarget::exp_row(const float* x, std::size_t n, float* y) { HWY_DYNAMIC_DISPATCH(ExpRow)(x, n, y); }
 void HwyDynamicTarget::tanh_row(const float* x, std::size_t n, float* y) { HWY_DYNAMIC_DISPATCH(TanhRow)(x, n, y); }

@@ -39,8 +39,9 @@ struct HwyDynamicTarget {
   static void gelu(float* x, std::size_t n);
   static void gelu_mul(float* gate, const float* up, std::size_t n);
   static void soft_cap(float* x, std::size_t n, float cap);
-  static void attention_head(const float* q, const KeySpan* spans, int n_spans, int d, float scale, const float* softcap,
-                             float* scores, float* out);
+  static void attention_scores(const float* const* queries, int nq, const KeySpan* spans, int n_spans, int d, float* scores);
+  static void attention_softmax(float* dots, int n, float scale, const float* softcap);
+  static void attention_pv(const float* const* weights, float* const* outs, int nq, const KeySpan* spans, int n_spans, int d);
   // Elementwise canonical exp/tanh and the canonical sum (for tests and benchmarks).
   static void exp_row(const float* x, std::size_t n, float* y);
   static void tanh_row(const float* x, std::size_t n, float* y);

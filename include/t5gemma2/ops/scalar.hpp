@@ -1,7 +1,7 @@
 // t5gemma2 — the kernels of the forward pass, scalar reference target.
 //
 // The SIMD target axis: model code never loops over a weight row, a norm or a softmax itself;
-// it calls Ops<Target>::matmul / rms_norm / gelu / attention_head / .... Ops<ScalarTarget> below
+// it calls Ops<Target>::matmul / rms_norm / gelu / attention_scores / .... Ops<ScalarTarget> below
 // is plain C++ on the canonical reductions of ops/reduce.hpp and the canonical exp/tanh of
 // ops/math.hpp: it DEFINES the bits. The Highway targets (ops/highway.hpp static,
 // ops/dispatch.hpp dynamic) perform the same operations per output on vectors and give the
@@ -105,31 +105,51 @@ struct Ops<ScalarTarget> {
     for (std::size_t i = 0; i < n; ++i) x[i] = t5gemma2::soft_cap(x[i], cap);
   }
 
-  // The attention core for one query vector and one head (attention.hpp):
-  //   s_c = (q · k_c) · scale, then soft_cap(s_c, *softcap) if softcap is given
-  //   p_c = exp(s_c − max) / Σ exp(s − max)       canonical exp and sum
-  //   out = Σ_c p_c · v_c                         in key order, one fma per key (axpy)
-  // over the keys of `spans` in order. q [d], scores: scratch of at least Σ count floats,
-  // out [d] (overwritten). No key: out = 0.
-  static void attention_head(const float* q, const KeySpan* spans, int n_spans, int d, float scale, const float* softcap,
-                             float* scores, float* out) {
-    std::fill(out, out + d, 0.0f);
+  // The attention core (attention.hpp), in two kernels so that a SIMD target can compute the
+  // scores of several queries against the same keys together:
+  //
+  // attention_scores: scores[i · n + c] = q_i · k_c for the queries q_0..q_{nq−1} [d] and the n
+  // keys of `spans` in order (n = Σ count).
+  static void attention_scores(const float* const* queries, int nq, const KeySpan* spans, int n_spans, int d, float* scores) {
     int n = 0;
-    float max_score = -INFINITY;
-    for (int s = 0; s < n_spans; ++s)
-      for (int i = 0; i < spans[s].count; ++i) {
-        float x = dot(q, spans[s].k + std::size_t(i) * spans[s].stride, std::size_t(d)) * scale;
-        if (softcap) x = t5gemma2::soft_cap(x, *softcap);
-        scores[n++] = x;
-        max_score = std::max(max_score, x);
-      }
+    for (int s = 0; s < n_spans; ++s) n += spans[s].count;
+    for (int i = 0; i < nq; ++i) {
+      int c = 0;
+      for (int s = 0; s < n_spans; ++s)
+        for (int j = 0; j < spans[s].count; ++j)
+          scores[std::size_t(i) * std::size_t(n) + std::size_t(c++)] =
+              dot(queries[i], spans[s].k + std::size_t(j) * spans[s].stride, std::size_t(d));
+    }
+  }
+
+  // attention_softmax: one query's n dot products with its visible keys (key order) become its
+  // attention weights, in place:
+  //   s_c = dots_c · scale, then soft_cap(s_c, *softcap) if softcap is given
+  //   p_c = exp(s_c − max) / Σ exp(s − max)       canonical exp and sum
+  static void attention_softmax(float* dots, int n, float scale, const float* softcap) {
     if (n == 0) return;
-    for (int i = 0; i < n; ++i) scores[i] = exp_canonical(scores[i] - max_score);
-    const float denom = sum(scores, std::size_t(n));
-    n = 0;
-    for (int s = 0; s < n_spans; ++s)
-      for (int i = 0; i < spans[s].count; ++i)
-        axpy(scores[n++] / denom, spans[s].v + std::size_t(i) * spans[s].stride, out, std::size_t(d));
+    float max_score = -INFINITY;
+    for (int i = 0; i < n; ++i) {
+      float x = dots[i] * scale;
+      if (softcap) x = t5gemma2::soft_cap(x, *softcap);
+      dots[i] = x;
+      max_score = std::max(max_score, x);
+    }
+    for (int i = 0; i < n; ++i) dots[i] = exp_canonical(dots[i] - max_score);
+    const float denom = sum(dots, std::size_t(n));
+    for (int i = 0; i < n; ++i) dots[i] = dots[i] / denom;
+  }
+
+  // attention_pv: out_i [d] = Σ_c p_i,c · v_c for queries i < nq that see the same keys (those
+  // of `spans`, in order): in key order, one fma per key (axpy), from 0. No key: out = 0.
+  static void attention_pv(const float* const* weights, float* const* outs, int nq, const KeySpan* spans, int n_spans, int d) {
+    for (int i = 0; i < nq; ++i) {
+      std::fill(outs[i], outs[i] + d, 0.0f);
+      int c = 0;
+      for (int s = 0; s < n_spans; ++s)
+        for (int j = 0; j < spans[s].count; ++j)
+          axpy(weights[i][c++], spans[s].v + std::size_t(j) * spans[s].stride, outs[i], std::size_t(d));
+    }
   }
 };
 

@@ -29,6 +29,7 @@
 
 #include <algorithm>
 #include <array>
+#include <type_traits>
 #include <cstring>
 
 #include "t5gemma2/ops/hwy/math-inl.h"
@@ -175,18 +176,27 @@ HWY_INLINE void DotTile(const float* const* x, const WT* const* w, std::size_t K
   }
   if (k < K) {  // tail: lanes past K keep their partial sums (IfThenElse, not zero padding)
     const std::size_t rem = K - k;
-    alignas(64) float xb[kR][kReduceLanes] = {}, wb[kC][kReduceLanes] = {};
-    for (int r = 0; r < kR; ++r) std::copy(x[r] + k, x[r] + K, xb[r]);
-    for (int c = 0; c < kC; ++c)
-      for (std::size_t i = 0; i < rem; ++i) wb[c][i] = to_f32(w[c][k + i]);
-    for (std::size_t v = 0; v < kV; ++v) {
-      const std::size_t live = rem > v * kN ? std::min(kN, rem - v * kN) : 0;
-      const auto m = hn::FirstN(d, live);
-      for (int r = 0; r < kR; ++r)
+    alignas(64) float wb[kC][kReduceLanes];  // bf16 tails widened here (f32 ones are loaded masked)
+    if constexpr (!std::is_same_v<WT, float>) {
+      for (int c = 0; c < kC; ++c)
+        for (std::size_t i = 0; i < kReduceLanes; ++i) wb[c][i] = i < rem ? to_f32(w[c][k + i]) : 0.0f;
+    }
+    for (std::size_t v = 0; v < kV && v * kN < rem; ++v) {
+      const auto m = hn::FirstN(d, std::min(kN, rem - v * kN));
+      VF wv[kC];
+      for (int c = 0; c < kC; ++c) {
+        if constexpr (std::is_same_v<WT, float>)
+          wv[c] = hn::MaskedLoad(m, d, w[c] + k + v * kN);
+        else
+          wv[c] = hn::Load(d, wb[c] + v * kN);
+      }
+      for (int r = 0; r < kR; ++r) {
+        const VF xv = hn::MaskedLoad(m, d, x[r] + k + v * kN);
         for (int c = 0; c < kC; ++c) {
           VF& a = acc[r * kC + c][v];
-          a = hn::IfThenElse(m, hn::MulAdd(hn::Load(d, xb[r] + v * kN), hn::Load(d, wb[c] + v * kN), a), a);
+          a = hn::IfThenElse(m, hn::MulAdd(xv, wv[c], a), a);
         }
+      }
     }
   }
   for (std::size_t i = 0; i < std::size_t(kR * kC); i += kN)
@@ -441,68 +451,149 @@ HWY_NOINLINE inline void TanhRow(const float* x, std::size_t n, float* y) {
 #endif
 }
 
-// The attention core of one query head (twin: Ops<ScalarTarget>::attention_head).
-HWY_NOINLINE inline void AttentionHead(const float* q, const KeySpan* spans, int n_spans, int dim, float scale,
-                                       const float* softcap, float* scores, float* out) {
+// scores[i·n + c] = q_i · k_c over the keys of `spans` (twin: Ops<ScalarTarget>::attention_scores).
+// Query blocks × key pairs go through the GEMM tile: every score is still one canonical dot.
+HWY_NOINLINE inline void AttentionScores(const float* const* queries, int nq, const KeySpan* spans, int n_spans, int dim,
+                                         float* scores) {
 #if T5GEMMA2_HWY_VECTOR_KERNELS
   const std::size_t d = std::size_t(dim);
-  // Scores: the query against 4 keys at a time (one GEMV tile).
-  int n = 0;
+  std::size_t n = 0;
+  for (int s = 0; s < n_spans; ++s) n += std::size_t(spans[s].count);
+  std::size_t c0 = 0;  // column of the span's first key
   for (int s = 0; s < n_spans; ++s) {
     const KeySpan& sp = spans[s];
+    auto key = [&](int j) { return sp.k + std::size_t(j) * sp.stride; };
     int i = 0;
-    for (; i + 4 <= sp.count; i += 4) {
-      const float* k[4];
-      for (int j = 0; j < 4; ++j) k[j] = sp.k + std::size_t(i + j) * sp.stride;
-      DotTile<1, 4>(&q, k, d, scores + n);
-      n += 4;
+    for (; i + kTileRows <= nq; i += kTileRows) {
+      // Keys in blocks: the tiles' outputs gather in `block`, then go to the score rows
+      // (scattered stores into rows n floats apart would alias the loads).
+      constexpr int kKeys = 64;
+      alignas(64) float block[kTileRows][kKeys];
+      for (int j0 = 0; j0 < sp.count; j0 += kKeys) {
+        const int j1 = std::min(sp.count, j0 + kKeys);
+        float out[kTileRows * 2];
+        int j = j0;
+        for (; j + 2 <= j1; j += 2) {
+          const float* k2[2] = {key(j), key(j + 1)};
+          DotTile<kTileRows, 2>(queries + i, k2, d, out);
+          for (int r = 0; r < kTileRows; ++r) {
+            block[r][j - j0] = out[r * 2];
+            block[r][j - j0 + 1] = out[r * 2 + 1];
+          }
+        }
+        if (j < j1) {
+          const float* k1[1] = {key(j)};
+          DotTile<kTileRows, 1>(queries + i, k1, d, out);
+          for (int r = 0; r < kTileRows; ++r) block[r][j - j0] = out[r];
+        }
+        for (int r = 0; r < kTileRows; ++r)
+          std::copy(block[r], block[r] + (j1 - j0), scores + std::size_t(i + r) * n + c0 + std::size_t(j0));
+      }
     }
-    for (; i < sp.count; ++i) {
-      const float* k = sp.k + std::size_t(i) * sp.stride;
-      DotTile<1, 1>(&q, &k, d, scores + n++);
+    for (; i < nq; ++i) {  // remaining queries: 4 keys at a time
+      float* row = scores + std::size_t(i) * n + c0;
+      int j = 0;
+      for (; j + 4 <= sp.count; j += 4) {
+        const float* k4[4] = {key(j), key(j + 1), key(j + 2), key(j + 3)};
+        DotTile<1, 4>(queries + i, k4, d, row + j);
+      }
+      for (; j < sp.count; ++j) {
+        const float* k1 = key(j);
+        DotTile<1, 1>(queries + i, &k1, d, row + j);
+      }
     }
+    c0 += std::size_t(sp.count);
   }
-  std::fill(out, out + d, 0.0f);
+#else
+  Reference::attention_scores(queries, nq, spans, n_spans, dim, scores);
+#endif
+}
+
+// One query's dots -> attention weights (twin: Ops<ScalarTarget>::attention_softmax).
+HWY_NOINLINE inline void AttentionSoftmax(float* dots, int n, float scale, const float* softcap) {
+#if T5GEMMA2_HWY_VECTOR_KERNELS
   if (n == 0) return;
   float max_score = -INFINITY;
   for (int i = 0; i < n; ++i) {
-    float x = scores[i] * scale;
+    float x = dots[i] * scale;
     if (softcap) x = soft_cap(x, *softcap);
-    scores[i] = x;
+    dots[i] = x;
     max_score = std::max(max_score, x);
   }
   const DF df;
   const VF vmax = hn::Set(df, max_score);
   int i = 0;
-  for (; i + int(kN) <= n; i += int(kN)) hn::StoreU(ExpCanonical(df, hn::Sub(hn::LoadU(df, scores + i), vmax)), df, scores + i);
-  for (; i < n; ++i) scores[i] = exp_canonical(scores[i] - max_score);
-  const float denom = SumCanonical(scores, std::size_t(n));
+  for (; i + int(kN) <= n; i += int(kN)) hn::StoreU(ExpCanonical(df, hn::Sub(hn::LoadU(df, dots + i), vmax)), df, dots + i);
+  for (; i < n; ++i) dots[i] = exp_canonical(dots[i] - max_score);
+  const float denom = SumCanonical(dots, std::size_t(n));
   const VF vden = hn::Set(df, denom);
-  for (i = 0; i + int(kN) <= n; i += int(kN)) hn::StoreU(hn::Div(hn::LoadU(df, scores + i), vden), df, scores + i);
-  for (; i < n; ++i) scores[i] = scores[i] / denom;
-  // P·V: columns in register blocks of 8 vectors, keys in order, one MulAdd per key and column.
-  constexpr std::size_t kBlock = 8 * kN;
-  std::size_t c0 = 0;
-  for (; c0 + kBlock <= d; c0 += kBlock) {
-    VF acc[8];
-    for (auto& a : acc) a = hn::Zero(df);
-    int key = 0;
-    for (int s = 0; s < n_spans; ++s)
-      for (int j = 0; j < spans[s].count; ++j, ++key) {
-        const float* v = spans[s].v + std::size_t(j) * spans[s].stride + c0;
-        const VF p = hn::Set(df, scores[key]);
-        for (std::size_t b = 0; b < 8; ++b) acc[b] = hn::MulAdd(p, hn::LoadU(df, v + b * kN), acc[b]);
-      }
-    for (std::size_t b = 0; b < 8; ++b) hn::StoreU(acc[b], df, out + c0 + b * kN);
-  }
-  if (c0 < d) {  // remaining columns (head dims that are not a multiple of 8 vectors)
-    int key = 0;
-    for (int s = 0; s < n_spans; ++s)
-      for (int j = 0; j < spans[s].count; ++j, ++key)
-        Axpy(scores[key], spans[s].v + std::size_t(j) * spans[s].stride + c0, out + c0, d - c0);
-  }
+  for (i = 0; i + int(kN) <= n; i += int(kN)) hn::StoreU(hn::Div(hn::LoadU(df, dots + i), vden), df, dots + i);
+  for (; i < n; ++i) dots[i] = dots[i] / denom;
 #else
-  Reference::attention_head(q, spans, n_spans, dim, scale, softcap, scores, out);
+  Reference::attention_softmax(dots, n, scale, softcap);
+#endif
+}
+
+#if T5GEMMA2_HWY_VECTOR_KERNELS
+// P·V for kQ queries over the kCols vectors of columns from c0 (with kMasked, one vector whose
+// lanes past `last` are neither loaded nor stored): the kQ × kCols accumulators stay in
+// registers across all keys; per (query, column) one MulAdd per key, keys in order.
+template <int kQ, int kCols, bool kMasked>
+HWY_INLINE void PvTile(const float* const* weights, float* const* outs, const KeySpan* spans, int n_spans, std::size_t c0,
+                       hn::Mask<DF> last) {
+  const DF df;
+  VF acc[kQ][kCols];
+#pragma GCC unroll 16
+  for (int q = 0; q < kQ; ++q)
+#pragma GCC unroll 16
+    for (int b = 0; b < kCols; ++b) acc[q][b] = hn::Zero(df);
+  int key = 0;
+  for (int s = 0; s < n_spans; ++s)
+    for (int j = 0; j < spans[s].count; ++j, ++key) {
+      const float* v = spans[s].v + std::size_t(j) * spans[s].stride + c0;
+      VF vv[kCols];
+#pragma GCC unroll 16
+      for (int b = 0; b < kCols; ++b)
+        vv[b] = InRegister(kMasked ? hn::MaskedLoad(last, df, v + b * kN) : hn::LoadU(df, v + b * kN));
+#pragma GCC unroll 16
+      for (int q = 0; q < kQ; ++q) {
+        const VF p = hn::Set(df, weights[q][key]);
+#pragma GCC unroll 16
+        for (int b = 0; b < kCols; ++b) acc[q][b] = hn::MulAdd(p, vv[b], acc[q][b]);
+      }
+    }
+  for (int q = 0; q < kQ; ++q)
+    for (int b = 0; b < kCols; ++b) {
+      if constexpr (kMasked) hn::BlendedStore(acc[q][b], last, df, outs[q] + c0 + b * kN);
+      else hn::StoreU(acc[q][b], df, outs[q] + c0 + b * kN);
+    }
+}
+
+// All queries over one column chunk of kCols vectors.
+template <int kCols, bool kMasked>
+HWY_INLINE void PvChunk(const float* const* weights, float* const* outs, int nq, const KeySpan* spans, int n_spans,
+                        std::size_t c0, hn::Mask<DF> last) {
+  int i = 0;
+  for (; i + 4 <= nq; i += 4) PvTile<4, kCols, kMasked>(weights + i, outs + i, spans, n_spans, c0, last);
+  for (; i < nq; ++i) PvTile<1, kCols, kMasked>(weights + i, outs + i, spans, n_spans, c0, last);
+}
+#endif
+
+// P·V for queries that see the same keys (twin: Ops<ScalarTarget>::attention_pv).
+HWY_NOINLINE inline void AttentionPV(const float* const* weights, float* const* outs, int nq, const KeySpan* spans, int n_spans,
+                                     int dim) {
+#if T5GEMMA2_HWY_VECTOR_KERNELS
+  const std::size_t d = std::size_t(dim);
+  const DF df;
+  const auto all = hn::FirstN(df, kN);
+  // Columns: chunks of 4 vectors (16 accumulators for 4 queries), then single vectors, then a
+  // last partial vector.
+  std::size_t c0 = 0;
+  for (; c0 + 4 * kN <= d; c0 += 4 * kN) PvChunk<4, false>(weights, outs, nq, spans, n_spans, c0, all);
+  for (; c0 + kN <= d; c0 += kN) PvChunk<1, false>(weights, outs, nq, spans, n_spans, c0, all);
+  if (c0 < d) PvChunk<1, true>(weights, outs, nq, spans, n_spans, c0, hn::FirstN(df, d - c0));
+#else
+  Reference::attention_pv(weights, outs, nq, spans, n_spans, dim);
 #endif
 }
 
@@ -527,9 +618,12 @@ struct HighwayTarget {
   static void gelu(float* x, std::size_t n) { Gelu(x, n); }
   static void gelu_mul(float* gate, const float* up, std::size_t n) { GeluMul(gate, up, n); }
   static void soft_cap(float* x, std::size_t n, float cap) { SoftCap(x, n, cap); }
-  static void attention_head(const float* q, const KeySpan* spans, int n_spans, int d, float scale, const float* softcap,
-                             float* scores, float* out) {
-    AttentionHead(q, spans, n_spans, d, scale, softcap, scores, out);
+  static void attention_scores(const float* const* queries, int nq, const KeySpan* spans, int n_spans, int d, float* scores) {
+    AttentionScores(queries, nq, spans, n_spans, d, scores);
+  }
+  static void attention_softmax(float* dots, int n, float scale, const float* softcap) { AttentionSoftmax(dots, n, scale, softcap); }
+  static void attention_pv(const float* const* weights, float* const* outs, int nq, const KeySpan* spans, int n_spans, int d) {
+    AttentionPV(weights, outs, nq, spans, n_spans, d);
   }
 };
 
