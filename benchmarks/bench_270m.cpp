@@ -6,8 +6,11 @@
 //   BM_Vision<W>       SigLIP (896², 4096 patches) + projector, one image     -> seconds
 //   BM_1b_*            the 1b-1b preset, bf16 weights
 // Models are built once, outside the timed region. Rooflines are probed in the same process:
-//   of_peak  = model FLOP/s ÷ register-only FMA peak over the threads used
-//   of_read  = bytes a decode step streams (weights + cross K/V + self K/V) × tokens/s ÷ read probe
+//   FLOP/s ÷ peak_FLOP/s  = fraction of the register-only FMA peak over the threads used
+//   stream_B/s ÷ read_B/s = bytes a decode step streams (weights + cross K/V + self K/V) ×
+//                           tokens/s, as a fraction of the streaming-read probe
+// Encode and decode get one untimed warm-up run, as bench_hf.py does; vision none (neither does
+// bench_hf.py by default). tools/bench_vs_hf.py runs this and the HF peer alternately.
 // Dynamic SIMD dispatch (the best target of the CPU), threads = all cores unless
 // --threads is given through T5GEMMA2_THREADS.
 //   t5gemma2-bench-270m [--benchmark_filter=...]
@@ -128,6 +131,7 @@ void encode(benchmark::State& state, const std::string& preset) {
   const auto& m = model<W>(preset, false);
   const std::vector<int> ids = encoder_ids(512);
   const std::vector<uint8_t> valid(ids.size(), 1);
+  benchmark::DoNotOptimize(m.encode(ids, valid).data.data());  // untimed warm-up, as bench_hf.py
   for (auto _ : state) benchmark::DoNotOptimize(m.encode(ids, valid).data.data());
   const Flops f = encoder_flops(m.config(), 512);
   state.counters["tokens/s"] = benchmark::Counter(512.0, benchmark::Counter::kIsIterationInvariantRate);
@@ -158,6 +162,11 @@ void decode(benchmark::State& state, const std::string& preset) {
   const std::vector<int> ids = encoder_ids(512);
   const std::vector<uint8_t> valid(ids.size(), 1);
   const Tensor enc = m.encode(ids, valid);
+  {  // untimed warm-up, as bench_hf.py
+    GenerationOptions o;
+    o.max_new_tokens = 4;
+    generate_from_encoded(m, {enc}, {valid}, o);
+  }
   for (auto _ : state) {
     GenerationOptions o;
     o.max_new_tokens = 32;

@@ -49,7 +49,7 @@ TEST_CASE("RoPE pairs element j with j + d/2 (rotate-half), not neighbours") {
   const int d = 8;
   std::vector<float> cos(4, 0.0f), sin(4, 1.0f);  // a rotation by 90 degrees
   std::vector<float> v{1, 2, 3, 4, 10, 20, 30, 40};
-  apply_rope(v.data(), cos.data(), sin.data(), d);
+  Ops<ScalarTarget>::rope(v.data(), cos.data(), sin.data(), d);
   // out[j] = -v[j+4], out[j+4] = v[j]
   CHECK(v == std::vector<float>{-10, -20, -30, -40, 1, 2, 3, 4});
 }

@@ -5,8 +5,9 @@
 //   s270m_long      a 1,300-token encoder (sliding window 512 and the global layers at length)
 //   s1b_text        the 1b preset (inferred dims): encoder output and logits
 //   s270m_vision    SigLIP at 896² (4,096 patches), projector, 256 image tokens in the encoder
-// Tolerance as for the tiny cases: max|Δ| ≤ 1e-5 · max(1, max|ref|) per tensor (s270m_vision:
-// the oracle's stated |Δ| ≤ 5e-4 + 1e-4·|ref| per value, 27 SigLIP layers over 4,096 tokens).
+// Tolerance as for the tiny cases: max|Δ| ≤ 1e-5 · max(1, max|ref|) per tensor (s270m_vision
+// too, although the oracle only promises |Δ| ≤ 5e-4 + 1e-4·|ref| after 27 SigLIP layers over
+// 4,096 tokens: measured max|Δ| ≤ 7.6e-6).
 // The models run on the dynamic-dispatch SIMD target, which test_targets.cpp proves
 // bit-identical to the scalar reference.
 #include <string>
@@ -129,14 +130,12 @@ TEST_CASE("s270m_vision: SigLIP at 896 px, projector, image tokens in the encode
   for (const auto& [name, a] : out) {
     const std::vector<float> ref = to_f32_vector(golden.get(name));
     REQUIRE(ref.size() == a.f32.size());
-    double worst = 0, max_abs = 0;  // worst = max |Δ| / (5e-4 + 1e-4·|ref|)
+    double max_abs = 0, max_ref = 0;
     for (std::size_t i = 0; i < ref.size(); ++i) {
-      const double d = std::fabs(double(a.f32[i]) - ref[i]);
-      max_abs = std::max(max_abs, d);
-      worst = std::max(worst, d / (5e-4 + 1e-4 * std::fabs(ref[i])));
+      max_abs = std::max(max_abs, std::fabs(double(a.f32[i]) - ref[i]));
+      max_ref = std::max(max_ref, double(std::fabs(ref[i])));
     }
-    INFO(name << ": max|Δ| " << max_abs << ", fraction of the tolerance used " << worst);
-    CHECK(worst <= 1.0);
-    WARN(name << ": max|Δ| " << max_abs << " (" << worst << " of the tolerance)");
+    INFO(name << ": max|Δ| " << max_abs << ", max|ref| " << max_ref);
+    CHECK(max_abs <= 1e-5 * std::max(1.0, max_ref));
   }
 }

@@ -112,6 +112,23 @@ TEST_CASE("every kernel equals its scalar twin bit for bit, on every target") {
       Ref::gelu_mul(y1.data(), b.data(), n);
       Dyn::gelu_mul(y2.data(), b.data(), n);
       CHECK(same_bits(y1, y2));
+      y1 = b, y2 = b;
+      Ref::add(a.data(), y1.data(), n);
+      Dyn::add(a.data(), y2.data(), n);
+      CHECK(same_bits(y1, y2));
+      std::vector<float> scratch(n), bias = random_floats(n, rng);
+      y1 = a, y2 = a;
+      Ref::layer_norm(y1.data(), w.data(), bias.data(), n, 1e-6f, scratch.data());
+      Dyn::layer_norm(y2.data(), w.data(), bias.data(), n, 1e-6f, scratch.data());
+      CHECK(same_bits(y1, y2));
+      if (n % 2 == 0) {  // RoPE on a head of n dims with angles of one position
+        std::vector<float> cs(n / 2), sn(n / 2);
+        for (std::size_t j = 0; j < n / 2; ++j) cs[j] = std::cos(0.37f * float(j)), sn[j] = std::sin(0.37f * float(j));
+        y1 = a, y2 = a;
+        Ref::rope(y1.data(), cs.data(), sn.data(), int(n));
+        Dyn::rope(y2.data(), cs.data(), sn.data(), int(n));
+        CHECK(same_bits(y1, y2));
+      }
       y1 = random_floats(n, rng, 40.0f), y2 = y1;
       Ref::soft_cap(y1.data(), n, 30.0f);
       Dyn::soft_cap(y2.data(), n, 30.0f);
@@ -209,22 +226,20 @@ TEST_CASE("canonical exp and tanh: every target equals the scalar twin; accuracy
   for_each_target([&](const std::string&) {
     std::size_t mismatches = 0;
     std::vector<float> ref, got;
-    sweep_floats(-104.0f, 88.7f, stride, [&](const std::vector<float>& x) {
-      ref.resize(x.size()), got.resize(x.size());
-      for (std::size_t i = 0; i < x.size(); ++i) ref[i] = exp_canonical(x[i]);
-      HwyDynamicTarget::exp_row(x.data(), x.size(), got.data());
-      mismatches += !same_bits(ref, got);
-      swept += x.size();
-      for (std::size_t i = 0; i < x.size(); i += 7) exp_ulp = std::max(exp_ulp, ulp_error(ref[i], std::exp(double(x[i]))));
-    });
-    sweep_floats(-20.0f, 20.0f, stride, [&](const std::vector<float>& x) {
-      ref.resize(x.size()), got.resize(x.size());
-      for (std::size_t i = 0; i < x.size(); ++i) ref[i] = tanh_canonical(x[i]);
-      HwyDynamicTarget::tanh_row(x.data(), x.size(), got.data());
-      mismatches += !same_bits(ref, got);
-      swept += x.size();
-      for (std::size_t i = 0; i < x.size(); i += 7) tanh_ulp = std::max(tanh_ulp, ulp_error(ref[i], std::tanh(double(x[i]))));
-    });
+    // Sweeps [lo, hi]: the target's row kernel against the scalar twin; accuracy into `ulp`.
+    auto sweep = [&](float lo, float hi, float (*twin)(float), void (*row)(const float*, std::size_t, float*),
+                     double (*exact)(double), double& ulp) {
+      sweep_floats(lo, hi, stride, [&](const std::vector<float>& x) {
+        ref.resize(x.size()), got.resize(x.size());
+        for (std::size_t i = 0; i < x.size(); ++i) ref[i] = twin(x[i]);
+        row(x.data(), x.size(), got.data());
+        mismatches += !same_bits(ref, got);
+        swept += x.size();
+        for (std::size_t i = 0; i < x.size(); i += 7) ulp = std::max(ulp, ulp_error(ref[i], exact(double(x[i]))));
+      });
+    };
+    sweep(-104.0f, 88.7f, exp_canonical, HwyDynamicTarget::exp_row, [](double v) { return std::exp(v); }, exp_ulp);
+    sweep(-20.0f, 20.0f, tanh_canonical, HwyDynamicTarget::tanh_row, [](double v) { return std::tanh(v); }, tanh_ulp);
     CHECK(mismatches == 0);
     // Special values: NaN, ±inf, ±0, the range ends.
     const std::vector<float> special{NAN, -NAN, INFINITY, -INFINITY, 0.0f, -0.0f, -104.0f, -104.00001f, 88.72f, 89.0f, 1e-30f};

@@ -44,6 +44,9 @@ HWY_EXPORT(SumF32);
 HWY_EXPORT(Axpy);
 HWY_EXPORT(RmsNorm);
 HWY_EXPORT(Gelu);
+HWY_EXPORT(Add);
+HWY_EXPORT(Rope);
+HWY_EXPORT(LayerNorm);
 HWY_EXPORT(GeluMul);
 HWY_EXPORT(SoftCap);
 HWY_EXPORT(ExpRow);
@@ -66,6 +69,13 @@ void HwyDynamicTarget::rms_norm(const float* x, const float* w, std::size_t n, f
   HWY_DYNAMIC_DISPATCH(RmsNorm)(x, w, n, eps, y);
 }
 void HwyDynamicTarget::gelu(float* x, std::size_t n) { HWY_DYNAMIC_DISPATCH(Gelu)(x, n); }
+void HwyDynamicTarget::add(const float* x, float* y, std::size_t n) { HWY_DYNAMIC_DISPATCH(Add)(x, y, n); }
+void HwyDynamicTarget::rope(float* v, const float* cos, const float* sin, int head_dim) {
+  HWY_DYNAMIC_DISPATCH(Rope)(v, cos, sin, head_dim);
+}
+void HwyDynamicTarget::layer_norm(float* x, const float* w, const float* b, std::size_t n, float eps, float* centered) {
+  HWY_DYNAMIC_DISPATCH(LayerNorm)(x, w, b, n, eps, centered);
+}
 void HwyDynamicTarget::gelu_mul(float* gate, const float* up, std::size_t n) { HWY_DYNAMIC_DISPATCH(GeluMul)(gate, up, n); }
 void HwyDynamicTarget::soft_cap(float* x, std::size_t n, float cap) { HWY_DYNAMIC_DISPATCH(SoftCap)(x, n, cap); }
 void HwyDynamicTarget::attention_scores(const float* const* queries, int nq, const KeySpan* spans, int n_spans, int d,

@@ -31,7 +31,7 @@ inline Tensor project_queries(const Tensor& x_hat, const AttentionWeights<W>& w,
   Tensor q;
   Ops<Target>::matmul(x_hat, w.q_proj, q);
   rms_norm_groups<Target>(q, w.q_norm, eps);
-  apply_rope_rows(q, rope, head_dim);
+  apply_rope_rows<Target>(q, rope, head_dim);
   return q;
 }
 
@@ -43,7 +43,7 @@ inline KeyValues project_keys_values(const Tensor& x_hat, const AttentionWeights
   Ops<Target>::matmul(x_hat, w.k_proj, kv.k);
   Ops<Target>::matmul(x_hat, w.v_proj, kv.v);
   rms_norm_groups<Target>(kv.k, w.k_norm, eps);
-  if (rope) apply_rope_rows(kv.k, *rope, head_dim);
+  if (rope) apply_rope_rows<Target>(kv.k, *rope, head_dim);
   return kv;
 }
 
@@ -55,8 +55,10 @@ inline Tensor output_projection(const Tensor& heads, const AttentionWeights<W>& 
   return y;
 }
 
+// h += x (residual connection), elementwise.
+template <class Target>
 inline void add_in_place(Tensor& h, const Tensor& x) {
-  for (std::size_t i = 0; i < h.data.size(); ++i) h.data[i] += x.data[i];
+  Ops<Target>::add(x.data.data(), h.data.data(), h.data.size());
 }
 
 // One encoder or decoder layer around its attention: `attend(x̂) -> [T, H]`.
@@ -64,10 +66,10 @@ template <class Target, class W, class Attend>
 inline void sandwich_layer(Tensor& h, const TextLayerWeights<W>& w, float eps, Attend&& attend) {
   Tensor a = attend(rms_norm_rows<Target>(h, w.pre_self_attn_layernorm, eps));
   rms_norm_groups<Target>(a, w.post_self_attn_layernorm, eps);
-  add_in_place(h, a);
+  add_in_place<Target>(h, a);
   Tensor m = geglu_mlp<Target>(rms_norm_rows<Target>(h, w.pre_feedforward_layernorm, eps), w.mlp);
   rms_norm_groups<Target>(m, w.post_feedforward_layernorm, eps);
-  add_in_place(h, m);
+  add_in_place<Target>(h, m);
 }
 
 // Positions 0, 1, ..., n-1.

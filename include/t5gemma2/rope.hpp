@@ -9,13 +9,14 @@
 //   out[j]       = v[j]·cos_j − v[j+d/2]·sin_j
 //   out[j + d/2] = v[j+d/2]·cos_j + v[j]·sin_j
 // The two products are rounded separately before the sum (no fused multiply-add), as PyTorch
-// computes `q*cos + rotate_half(q)*sin`.
+// computes `q*cos + rotate_half(q)*sin` (the kernel: Ops<Target>::rope, ops/scalar.hpp).
 #pragma once
 
 #include <cmath>
 #include <vector>
 
 #include "t5gemma2/config.hpp"
+#include "t5gemma2/ops/scalar.hpp"
 #include "t5gemma2/tensor.hpp"
 
 T5GEMMA2_NAMESPACE_BEGIN
@@ -51,22 +52,11 @@ inline RopeAngles rope_angles(const std::vector<float>& inv_freq, const std::vec
   return a;
 }
 
-// Rotates one head vector v [d] in place with the angles of one position (cos, sin [d/2]).
-inline void apply_rope(float* v, const float* cos, const float* sin, int head_dim) {
-  const int half = head_dim / 2;
-  for (int j = 0; j < half; ++j) {
-    const float x1 = v[j], x2 = v[j + half];
-    const float a = x1 * cos[j], b = x2 * sin[j];
-    const float c = x2 * cos[j], e = x1 * sin[j];
-    v[j] = a - b;
-    v[j + half] = c + e;
-  }
-}
-
-// Rotates every head of x [T, n·d]; row t uses angles row t.
+// Rotates every head of x [T, n·d]; row t uses angles row t (Ops<Target>::rope per head).
+template <class Target>
 inline void apply_rope_rows(Tensor& x, const RopeAngles& a, int head_dim) {
   for (int t = 0; t < x.rows; ++t)
-    for (int h = 0; h < x.cols / head_dim; ++h) apply_rope(x.row(t) + h * head_dim, a.cos.row(t), a.sin.row(t), head_dim);
+    for (int h = 0; h < x.cols / head_dim; ++h) Ops<Target>::rope(x.row(t) + h * head_dim, a.cos.row(t), a.sin.row(t), head_dim);
 }
 
 // Both tables of a text stack.

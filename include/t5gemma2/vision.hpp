@@ -95,17 +95,12 @@ inline VisionWeights<W> load_vision_weights(Checkpoint& ckpt, const VisionConfig
 // ---- forward --------------------------------------------------------------------------------
 
 // LayerNorm with weight and bias over each row: y = (x − mean) · 1/√(var + eps) · w + b, mean
-// and (biased) variance in the canonical order, two passes.
+// and (biased) variance in the canonical order, two passes (Ops<Target>::layer_norm).
+template <class Target>
 inline void layer_norm_rows(Tensor& x, const LayerNormWeights& w, float eps) {
-  const std::size_t n = std::size_t(x.cols);
-  std::vector<float> centered(n);
-  for (int r = 0; r < x.rows; ++r) {
-    float* v = x.row(r);
-    const float mean = sum(v, n) / float(n);
-    for (std::size_t i = 0; i < n; ++i) centered[i] = v[i] - mean;
-    const float inv_std = 1.0f / std::sqrt(sum_of_squares(centered.data(), n) / float(n) + eps);
-    for (std::size_t i = 0; i < n; ++i) v[i] = (centered[i] * inv_std) * w.weight[i] + w.bias[i];
-  }
+  std::vector<float> centered(std::size_t(x.cols));
+  for (int r = 0; r < x.rows; ++r)
+    Ops<Target>::layer_norm(x.row(r), w.weight.data(), w.bias.data(), std::size_t(x.cols), eps, centered.data());
 }
 
 // y = x · Wᵀ + b.  x [R, in] -> [R, out]
@@ -113,8 +108,7 @@ template <class Target, class W>
 inline Tensor linear(const Tensor& x, const Linear<W>& l) {
   Tensor y;
   Ops<Target>::matmul(x, l.weight, y);
-  for (int r = 0; r < y.rows; ++r)
-    for (int c = 0; c < y.cols; ++c) y.at(r, c) += l.bias[std::size_t(c)];
+  for (int r = 0; r < y.rows; ++r) Ops<Target>::add(l.bias.data(), y.row(r), std::size_t(y.cols));
   return y;
 }
 
@@ -154,23 +148,24 @@ inline Tensor vision_tower(const Tensor& pixels, const VisionWeights<W>& w, cons
   const float eps = float(c.layer_norm_eps);
   Tensor h = linear<Target>(unfold_patches(pixels, c.image_size, c.patch_size), w.patch_embedding);  // [N, Hv]
   for (int n = 0; n < h.rows; ++n)
-    for (int i = 0; i < h.cols; ++i) h.at(n, i) += to_f32(w.position_embedding.row(n)[i]);
+    for (int i = 0; i < h.cols; ++i) h.at(n, i) += to_f32(w.position_embedding.row(n)[i]);  // once per image
   for (const VisionLayerWeights<W>& layer : w.layers) {
     Tensor x_hat = h;
-    layer_norm_rows(x_hat, layer.layer_norm1, eps);
-    add_in_place(h, vision_self_attention<Target>(x_hat, layer, c));
+    layer_norm_rows<Target>(x_hat, layer.layer_norm1, eps);
+    add_in_place<Target>(h, vision_self_attention<Target>(x_hat, layer, c));
     x_hat = h;
-    layer_norm_rows(x_hat, layer.layer_norm2, eps);
+    layer_norm_rows<Target>(x_hat, layer.layer_norm2, eps);
     Tensor m = linear<Target>(x_hat, layer.fc1);
     Ops<Target>::gelu(m.data.data(), m.data.size());
-    add_in_place(h, linear<Target>(m, layer.fc2));
+    add_in_place<Target>(h, linear<Target>(m, layer.fc2));
   }
-  layer_norm_rows(h, w.post_layernorm, eps);
+  layer_norm_rows<Target>(h, w.post_layernorm, eps);
   return h;
 }
 
 // Average pooling of the patch grid, k×k windows, tokens row-major; the window is summed in
 // row-major order and divided by k² (as PyTorch's avg_pool2d). [N, Hv] -> [N / k², Hv]
+template <class Target>
 inline Tensor average_pool_patches(const Tensor& v, int patches_per_side, int kernel) {
   const int side = patches_per_side / kernel;
   Tensor out(side * side, v.cols);
@@ -179,8 +174,7 @@ inline Tensor average_pool_patches(const Tensor& v, int patches_per_side, int ke
       float* o = out.row(r * side + c);
       for (int dy = 0; dy < kernel; ++dy)
         for (int dx = 0; dx < kernel; ++dx) {
-          const float* src = v.row((r * kernel + dy) * patches_per_side + c * kernel + dx);
-          for (int i = 0; i < v.cols; ++i) o[i] += src[i];
+          Ops<Target>::add(v.row((r * kernel + dy) * patches_per_side + c * kernel + dx), o, std::size_t(v.cols));
         }
       for (int i = 0; i < v.cols; ++i) o[i] /= float(kernel * kernel);
     }
@@ -190,7 +184,7 @@ inline Tensor average_pool_patches(const Tensor& v, int patches_per_side, int ke
 // The multimodal projector: [N, Hv] -> image features [mm_tokens_per_image, H]
 template <class Target, class W>
 inline Tensor project_image(const Tensor& vision_states, const VisionWeights<W>& w, const ModelConfig& c) {
-  Tensor pooled = average_pool_patches(vision_states, c.vision.patches_per_side(), c.pool_kernel());
+  Tensor pooled = average_pool_patches<Target>(vision_states, c.vision.patches_per_side(), c.pool_kernel());
   rms_norm_groups<Target>(pooled, w.mm_soft_emb_norm, float(c.vision.layer_norm_eps));
   Tensor features;
   Ops<Target>::matmul(pooled, w.mm_input_projection, features);

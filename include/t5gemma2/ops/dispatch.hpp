@@ -37,6 +37,9 @@ struct HwyDynamicTarget {
   static void axpy(float a, const float* x, float* y, std::size_t n);
   static void rms_norm(const float* x, const float* w, std::size_t n, float eps, float* y);
   static void gelu(float* x, std::size_t n);
+  static void add(const float* x, float* y, std::size_t n);
+  static void rope(float* v, const float* cos, const float* sin, int head_dim);
+  static void layer_norm(float* x, const float* w, const float* b, std::size_t n, float eps, float* centered);
   static void gelu_mul(float* gate, const float* up, std::size_t n);
   static void soft_cap(float* x, std::size_t n, float cap);
   static void attention_scores(const float* const* queries, int nq, const KeySpan* spans, int n_spans, int d, float* scores);

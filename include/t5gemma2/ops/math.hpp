@@ -21,24 +21,14 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstring>
-
-#include "t5gemma2/version.hpp"
+#include "t5gemma2/numeric_types.hpp"
 
 T5GEMMA2_NAMESPACE_BEGIN
 
 namespace math_detail {
 
-inline uint32_t bits(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, sizeof u);
-  return u;
-}
-inline float from_bits(uint32_t u) {
-  float x;
-  std::memcpy(&x, &u, sizeof x);
-  return x;
-}
+inline uint32_t bits(float x) { return bits_from_f32(x); }
+inline float from_bits(uint32_t u) { return f32_from_bits(u); }
 
 // float -> int32 rounding toward zero; out of range and NaN saturate by the sign bit
 // (+huge/+NaN -> INT32_MAX, −huge/−NaN -> INT32_MIN), which is what the SIMD conversion does.

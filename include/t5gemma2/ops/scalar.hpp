@@ -90,6 +90,34 @@ struct Ops<ScalarTarget> {
     for (std::size_t i = 0; i < n; ++i) y[i] = (x[i] * inv_rms) * (1.0f + weight[i]);
   }
 
+  // y[i] += x[i]   (residual adds, biases, the projector's pooling sums)
+  static void add(const float* x, float* y, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) y[i] += x[i];
+  }
+
+  // RoPE, rotate-half (rope.hpp): v [d] rotated in place with one position's cos, sin [d/2]:
+  //   v[j] = v[j]·cos_j − v[j+d/2]·sin_j,   v[j+d/2] = v[j+d/2]·cos_j + v[j]·sin_j
+  // each product rounded before the sum, as PyTorch's q·cos + rotate_half(q)·sin.
+  static void rope(float* v, const float* cos, const float* sin, int head_dim) {
+    const int half = head_dim / 2;
+    for (int j = 0; j < half; ++j) {
+      const float x1 = v[j], x2 = v[j + half];
+      const float a = x1 * cos[j], b = x2 * sin[j];
+      const float c = x2 * cos[j], e = x1 * sin[j];
+      v[j] = a - b;
+      v[j + half] = c + e;
+    }
+  }
+
+  // LayerNorm with weight and bias (SigLIP), in place: mean and biased variance from the
+  // canonical sums, two passes: y = ((x − mean) · 1/√(var + eps)) · w + b.
+  static void layer_norm(float* x, const float* weight, const float* bias, std::size_t n, float eps, float* centered) {
+    const float mean = sum(x, n) / float(n);
+    for (std::size_t i = 0; i < n; ++i) centered[i] = x[i] - mean;
+    const float inv_std = 1.0f / std::sqrt(sum_of_squares(centered, n) / float(n) + eps);
+    for (std::size_t i = 0; i < n; ++i) x[i] = (centered[i] * inv_std) * weight[i] + bias[i];
+  }
+
   // x[i] = gelu_tanh(x[i])
   static void gelu(float* x, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) x[i] = gelu_tanh(x[i]);

@@ -226,9 +226,12 @@ HWY_INLINE float SumCanonical(const float* x, std::size_t n) {
 
 // ---- matmul: y [M, N] = x [M, K] · w [N, K]ᵀ -------------------------------------------------
 
-// Rows of activations per GEMM tile: 8 × 2 accumulators of 16 lanes fill the 32 zmm of AVX3
-// with room for the operands; AVX2 (two ymm per accumulator) takes 4 rows.
+// GEMM tile: kTileRows activation rows × kTileCols weight rows. 8 × 2 accumulators of 16 lanes
+// fill the 32 zmm of AVX3 with room for the operands; AVX2 (two ymm per accumulator) takes 4
+// rows. (Measured on Zen 5: 4×4, 6×2 and 4×3 are no faster; prefetching the next tile's
+// weight rows from L2 is slower.)
 inline constexpr int kTileRows = kN == 16 ? 8 : 4;
+inline constexpr int kTileCols = 2;
 inline constexpr int kGemvCols = 4;   // weight rows per decode (one-row) tile
 inline constexpr int kPanelCols = 64;  // weight rows kept hot in L2 while the row tiles pass
 
@@ -264,14 +267,13 @@ HWY_INLINE void MatMulRange(const float* x, int M, const WT* w, int N, std::size
       // sit N floats apart would alias the loads (4K aliasing) and stall them.
       alignas(64) float block[kTileRows][kPanelCols];
       int c = p0;
-      for (; c + 2 <= p1; c += 2) {
-        const WT* wr[2] = {w + std::size_t(c) * K, w + std::size_t(c + 1) * K};
-        float out[kTileRows * 2];
-        DotTile<kTileRows, 2>(xr, wr, K, out);
-        for (int i = 0; i < kTileRows; ++i) {
-          block[i][c - p0] = out[i * 2];
-          block[i][c - p0 + 1] = out[i * 2 + 1];
-        }
+      for (; c + kTileCols <= p1; c += kTileCols) {
+        const WT* wr[kTileCols];
+        for (int j = 0; j < kTileCols; ++j) wr[j] = w + std::size_t(c + j) * K;
+        float out[kTileRows * kTileCols];
+        DotTile<kTileRows, kTileCols>(xr, wr, K, out);
+        for (int i = 0; i < kTileRows; ++i)
+          for (int j = 0; j < kTileCols; ++j) block[i][c - p0 + j] = out[i * kTileCols + j];
       }
       for (; c < p1; ++c) {
         const WT* wr[1] = {w + std::size_t(c) * K};
@@ -384,23 +386,103 @@ HWY_NOINLINE inline void RmsNorm(const float* x, const float* weight, std::size_
 #endif
 }
 
-#if T5GEMMA2_HWY_VECTOR_KERNELS
 // gelu_tanh on a vector, in the twin's order: ((κ·u)·u)·u, u + ·, √(2/π)·, tanh, 1 + ·, (0.5·u)·(·)
-HWY_INLINE VF GeluV(DF d, VF u) {
-  const VF cube = hn::Mul(hn::Mul(hn::Mul(hn::Set(d, 0.044715f), u), u), u);
-  const VF inner = hn::Mul(hn::Set(d, 0.7978845608028654f), hn::Add(u, cube));
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V GeluV(D d, V u) {
+  const V cube = hn::Mul(hn::Mul(hn::Mul(hn::Set(d, 0.044715f), u), u), u);
+  const V inner = hn::Mul(hn::Set(d, 0.7978845608028654f), hn::Add(u, cube));
   return hn::Mul(hn::Mul(hn::Set(d, 0.5f), u), hn::Add(hn::Set(d, 1.0f), TanhCanonical(d, inner)));
 }
+
+// y[i] = f(x[i]): vector_op on whole vectors, the scalar twin on the tail (and on targets
+// without vector kernels). y may alias x.
+template <class VectorOp, class ScalarOp>
+HWY_INLINE void Elementwise(const float* x, std::size_t n, float* y, VectorOp vector_op, ScalarOp scalar_op) {
+  std::size_t i = 0;
+#if T5GEMMA2_HWY_VECTOR_KERNELS
+  const DF d;
+  for (; i + kN <= n; i += kN) hn::StoreU(vector_op(d, hn::LoadU(d, x + i)), d, y + i);
+#else
+  (void)vector_op;
 #endif
+  for (; i < n; ++i) y[i] = scalar_op(x[i]);
+}
 
 HWY_NOINLINE inline void Gelu(float* x, std::size_t n) {
+  Elementwise(x, n, x, [](auto d, auto u) { return GeluV(d, u); }, gelu_tanh);
+}
+
+// x[i] = tanh(x[i] / cap) · cap
+HWY_NOINLINE inline void SoftCap(float* x, std::size_t n, float cap) {
+  Elementwise(
+      x, n, x, [cap](auto d, auto v) { return hn::Mul(TanhCanonical(d, hn::Div(v, hn::Set(d, cap))), hn::Set(d, cap)); },
+      [cap](float v) { return soft_cap(v, cap); });
+}
+
+// Elementwise canonical exp and tanh (tests sweep them against the scalar twins).
+HWY_NOINLINE inline void ExpRow(const float* x, std::size_t n, float* y) {
+  Elementwise(x, n, y, [](auto d, auto v) { return ExpCanonical(d, v); }, exp_canonical);
+}
+HWY_NOINLINE inline void TanhRow(const float* x, std::size_t n, float* y) {
+  Elementwise(x, n, y, [](auto d, auto v) { return TanhCanonical(d, v); }, tanh_canonical);
+}
+
+// y[i] += x[i]
+HWY_NOINLINE inline void Add(const float* x, float* y, std::size_t n) {
 #if T5GEMMA2_HWY_VECTOR_KERNELS
   const DF d;
   std::size_t i = 0;
-  for (; i + kN <= n; i += kN) hn::StoreU(GeluV(d, hn::LoadU(d, x + i)), d, x + i);
-  for (; i < n; ++i) x[i] = gelu_tanh(x[i]);
+  for (; i + kN <= n; i += kN) hn::StoreU(hn::Add(hn::LoadU(d, y + i), hn::LoadU(d, x + i)), d, y + i);
+  for (; i < n; ++i) y[i] += x[i];
 #else
-  Reference::gelu(x, n);
+  Reference::add(x, y, n);
+#endif
+}
+
+// RoPE rotate-half of one head vector (twin: Ops<ScalarTarget>::rope): Mul, Mul, Sub / Add.
+HWY_NOINLINE inline void Rope(float* v, const float* cos, const float* sin, int head_dim) {
+#if T5GEMMA2_HWY_VECTOR_KERNELS
+  const DF d;
+  const std::size_t half = std::size_t(head_dim / 2);
+  std::size_t j = 0;
+  for (; j + kN <= half; j += kN) {
+    const VF x1 = hn::LoadU(d, v + j), x2 = hn::LoadU(d, v + j + half);
+    const VF c = hn::LoadU(d, cos + j), s = hn::LoadU(d, sin + j);
+    hn::StoreU(hn::Sub(hn::Mul(x1, c), hn::Mul(x2, s)), d, v + j);
+    hn::StoreU(hn::Add(hn::Mul(x2, c), hn::Mul(x1, s)), d, v + j + half);
+  }
+  for (; j < half; ++j) {
+    const float x1 = v[j], x2 = v[j + half];
+    const float a = x1 * cos[j], b = x2 * sin[j];
+    const float c = x2 * cos[j], e = x1 * sin[j];
+    v[j] = a - b;
+    v[j + half] = c + e;
+  }
+#else
+  Reference::rope(v, cos, sin, head_dim);
+#endif
+}
+
+// LayerNorm with weight and bias (twin: Ops<ScalarTarget>::layer_norm).
+HWY_NOINLINE inline void LayerNorm(float* x, const float* weight, const float* bias, std::size_t n, float eps, float* centered) {
+#if T5GEMMA2_HWY_VECTOR_KERNELS
+  const DF d;
+  const float mean = SumCanonical(x, n) / float(n);
+  const VF vmean = hn::Set(d, mean);
+  std::size_t i = 0;
+  for (; i + kN <= n; i += kN) hn::StoreU(hn::Sub(hn::LoadU(d, x + i), vmean), d, centered + i);
+  for (; i < n; ++i) centered[i] = x[i] - mean;
+  float sum_sq;
+  const float* c = centered;
+  DotTile<1, 1>(&c, &c, n, &sum_sq);
+  const float inv_std = 1.0f / std::sqrt(sum_sq / float(n) + eps);
+  const VF vinv = hn::Set(d, inv_std);
+  for (i = 0; i + kN <= n; i += kN)
+    hn::StoreU(hn::Add(hn::Mul(hn::Mul(hn::LoadU(d, centered + i), vinv), hn::LoadU(d, weight + i)), hn::LoadU(d, bias + i)), d,
+               x + i);
+  for (; i < n; ++i) x[i] = (centered[i] * inv_std) * weight[i] + bias[i];
+#else
+  Reference::layer_norm(x, weight, bias, n, eps, centered);
 #endif
 }
 
@@ -412,42 +494,6 @@ HWY_NOINLINE inline void GeluMul(float* gate, const float* up, std::size_t n) {
   for (; i < n; ++i) gate[i] = gelu_tanh(gate[i]) * up[i];
 #else
   Reference::gelu_mul(gate, up, n);
-#endif
-}
-
-// x[i] = tanh(x[i] / cap) · cap
-HWY_NOINLINE inline void SoftCap(float* x, std::size_t n, float cap) {
-#if T5GEMMA2_HWY_VECTOR_KERNELS
-  const DF d;
-  const VF vcap = hn::Set(d, cap);
-  std::size_t i = 0;
-  for (; i + kN <= n; i += kN) hn::StoreU(hn::Mul(TanhCanonical(d, hn::Div(hn::LoadU(d, x + i), vcap)), vcap), d, x + i);
-  for (; i < n; ++i) x[i] = soft_cap(x[i], cap);
-#else
-  Reference::soft_cap(x, n, cap);
-#endif
-}
-
-// Elementwise canonical exp and tanh (tests sweep them against the scalar twins).
-HWY_NOINLINE inline void ExpRow(const float* x, std::size_t n, float* y) {
-#if T5GEMMA2_HWY_VECTOR_KERNELS
-  const DF d;
-  std::size_t i = 0;
-  for (; i + kN <= n; i += kN) hn::StoreU(ExpCanonical(d, hn::LoadU(d, x + i)), d, y + i);
-  for (; i < n; ++i) y[i] = exp_canonical(x[i]);
-#else
-  for (std::size_t i = 0; i < n; ++i) y[i] = exp_canonical(x[i]);
-#endif
-}
-
-HWY_NOINLINE inline void TanhRow(const float* x, std::size_t n, float* y) {
-#if T5GEMMA2_HWY_VECTOR_KERNELS
-  const DF d;
-  std::size_t i = 0;
-  for (; i + kN <= n; i += kN) hn::StoreU(TanhCanonical(d, hn::LoadU(d, x + i)), d, y + i);
-  for (; i < n; ++i) y[i] = tanh_canonical(x[i]);
-#else
-  for (std::size_t i = 0; i < n; ++i) y[i] = tanh_canonical(x[i]);
 #endif
 }
 
@@ -616,6 +662,11 @@ struct HighwayTarget {
   static void axpy(float a, const float* x, float* y, std::size_t n) { Axpy(a, x, y, n); }
   static void rms_norm(const float* x, const float* w, std::size_t n, float eps, float* y) { RmsNorm(x, w, n, eps, y); }
   static void gelu(float* x, std::size_t n) { Gelu(x, n); }
+  static void add(const float* x, float* y, std::size_t n) { Add(x, y, n); }
+  static void rope(float* v, const float* cos, const float* sin, int head_dim) { Rope(v, cos, sin, head_dim); }
+  static void layer_norm(float* x, const float* w, const float* b, std::size_t n, float eps, float* centered) {
+    LayerNorm(x, w, b, n, eps, centered);
+  }
   static void gelu_mul(float* gate, const float* up, std::size_t n) { GeluMul(gate, up, n); }
   static void soft_cap(float* x, std::size_t n, float cap) { SoftCap(x, n, cap); }
   static void attention_scores(const float* const* queries, int nq, const KeySpan* spans, int n_spans, int d, float* scores) {
