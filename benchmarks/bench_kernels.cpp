@@ -1,5 +1,5 @@
 // Kernel throughput against the machine's own rooflines, measured in the same process:
-//   BM_ReadBandwidth   streaming read of 1 GiB (8 vector accumulators): bytes/s roofline
+//   BM_ReadBandwidth/T streaming read of 1 GiB on T threads (8 vector accumulators): bytes/s roofline
 //   BM_FmaPeak/T       register-only FMA chains on T threads: FLOP/s roofline
 //   BM_Gemv<W>         decode-shaped matmul (1 × 262144 × 640, the LM head): weight bytes/s and
 //                      its fraction of the read probe
@@ -8,8 +8,8 @@
 //                      bit-exactness costs is BM_Gemm / BM_GemmFree
 //   BM_ScalarMatmul<W> the scalar reference, for the speed-up
 //   BM_TinyForward, BM_DemoGenerate  whole small models on the dynamic target
-// Fractions are computed from the probes of the same run (see `t5gemma2-bench` output, the
-// counters "of_read" and "of_peak"). Machines are shared: compare ratios, not absolutes.
+// Fractions: divide a kernel's weight_B/s by BM_ReadBandwidth/2's B/s, its FLOP/s by
+// BM_FmaPeak/2's, from the same run. Machines are shared: compare ratios, not absolutes.
 #include <benchmark/benchmark.h>
 
 #include <atomic>
@@ -25,13 +25,21 @@ using namespace t5gemma2;
 
 namespace {
 
+// Streaming read of 1 GiB split over T threads (the GEMV benchmarks use all threads too).
 void BM_ReadBandwidth(benchmark::State& state) {
+  const int threads = int(state.range(0));
+  set_num_threads(threads);
   std::vector<float> buf(std::size_t(256) << 20, 1.0f);  // 1 GiB
-  for (auto _ : state) benchmark::DoNotOptimize(probes::read_stream(buf.data(), buf.size()));
+  const std::size_t chunk = buf.size() / std::size_t(threads);
+  for (auto _ : state)
+    parallel_for(threads, 1L << 40, [&](int b, int e) {
+      for (int i = b; i < e; ++i) benchmark::DoNotOptimize(probes::read_stream(buf.data() + std::size_t(i) * chunk, chunk));
+    });
   const double bytes = double(buf.size() * sizeof(float));
   state.counters["B/s"] = benchmark::Counter(bytes, benchmark::Counter::kIsIterationInvariantRate);
+  set_num_threads(int(std::max(1u, std::thread::hardware_concurrency())));
 }
-BENCHMARK(BM_ReadBandwidth)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
+BENCHMARK(BM_ReadBandwidth)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
 
 void BM_FmaPeak(benchmark::State& state) {
   const int threads = int(state.range(0));
