@@ -310,43 +310,38 @@ HWY_NOINLINE inline const char* KernelTargetName() {
 #endif
 }
 
-HWY_NOINLINE inline void MatMulF32(const float* x, int M, const float* w, int N, int K, float* y) {
+// y [M, N] = x [M, K] · w [N, K]ᵀ and dot(a, b) for either weight type; the exported
+// functions below are one non-template entry per type (HWY_EXPORT takes plain functions).
+template <class WT>
+HWY_INLINE void MatMulKernel(const float* x, int M, const WT* w, int N, int K, float* y) {
 #if T5GEMMA2_HWY_VECTOR_KERNELS
   MatMulImpl(x, M, w, N, K, y);
 #else
-  for (int r = 0; r < M; ++r)
-    for (int o = 0; o < N; ++o) y[std::size_t(r) * N + o] = dot(x + std::size_t(r) * K, w + std::size_t(o) * K, std::size_t(K));
+  parallel_for(N, long(M) * N * K, [&](int begin, int end) {
+    for (int r = 0; r < M; ++r)
+      for (int o = begin; o < end; ++o)
+        y[std::size_t(r) * std::size_t(N) + std::size_t(o)] = dot(x + std::size_t(r) * K, w + std::size_t(o) * K, std::size_t(K));
+  });
 #endif
 }
 
+template <class WT>
+HWY_INLINE float DotKernel(const float* a, const WT* b, std::size_t n) {
+#if T5GEMMA2_HWY_VECTOR_KERNELS
+  float out;
+  DotTile<1, 1>(&a, &b, n, &out);
+  return out;
+#else
+  return dot(a, b, n);
+#endif
+}
+
+HWY_NOINLINE inline void MatMulF32(const float* x, int M, const float* w, int N, int K, float* y) { MatMulKernel(x, M, w, N, K, y); }
 HWY_NOINLINE inline void MatMulBF16(const float* x, int M, const bf16_t* w, int N, int K, float* y) {
-#if T5GEMMA2_HWY_VECTOR_KERNELS
-  MatMulImpl(x, M, w, N, K, y);
-#else
-  for (int r = 0; r < M; ++r)
-    for (int o = 0; o < N; ++o) y[std::size_t(r) * N + o] = dot(x + std::size_t(r) * K, w + std::size_t(o) * K, std::size_t(K));
-#endif
+  MatMulKernel(x, M, w, N, K, y);
 }
-
-HWY_NOINLINE inline float DotF32(const float* a, const float* b, std::size_t n) {
-#if T5GEMMA2_HWY_VECTOR_KERNELS
-  float out;
-  DotTile<1, 1>(&a, &b, n, &out);
-  return out;
-#else
-  return dot(a, b, n);
-#endif
-}
-
-HWY_NOINLINE inline float DotBF16(const float* a, const bf16_t* b, std::size_t n) {
-#if T5GEMMA2_HWY_VECTOR_KERNELS
-  float out;
-  DotTile<1, 1>(&a, &b, n, &out);
-  return out;
-#else
-  return dot(a, b, n);
-#endif
-}
+HWY_NOINLINE inline float DotF32(const float* a, const float* b, std::size_t n) { return DotKernel(a, b, n); }
+HWY_NOINLINE inline float DotBF16(const float* a, const bf16_t* b, std::size_t n) { return DotKernel(a, b, n); }
 
 HWY_NOINLINE inline float SumF32(const float* x, std::size_t n) {
 #if T5GEMMA2_HWY_VECTOR_KERNELS
