@@ -232,7 +232,7 @@ HWY_INLINE float SumCanonical(const float* x, std::size_t n) {
 // weight rows from L2 is slower.)
 inline constexpr int kTileRows = kN == 16 ? 8 : 4;
 inline constexpr int kTileCols = 2;
-inline constexpr int kGemvCols = 4;   // weight rows per decode (one-row) tile
+inline constexpr int kGemvCols = 16;  // weight rows per decode (one-row) tile: fills one 16-output reduction
 inline constexpr int kPanelCols = 64;  // weight rows kept hot in L2 while the row tiles pass
 
 // One activation row against weight rows [c0, c1): decode, and the rows a GEMM tile leaves.
