@@ -5,7 +5,7 @@ Runs, alternately, `rounds` times each: the HF peer (the oracle's bench_hf.py: t
 v5.0.0 on torch, eager attention, 2 threads) and ours (build/benchmarks/t5gemma2-bench-270m),
 on the 270m-270m preset with synthetic weights; then prints each side's medians and the ratios.
 
-    tools/bench_vs_hf.py --oracle ../shared/oracle [--build build] [--rounds 2] [--parts enc,dec,vision]
+    tools/bench_vs_hf.py --oracle ORACLE_DIR [--build build] [--rounds 2] [--parts enc,dec,vision]
                          [--dtype float32|bfloat16]
 
 Needs the oracle set up (see the oracle's setup_oracle.sh: /tmp/transformers, /tmp/hfhub,
@@ -62,7 +62,7 @@ def run_ours(build, parts, dtype):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--oracle", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "oracle"))
+    ap.add_argument("--oracle", required=True, help="directory of the HF oracle scripts (bench_hf.py)")
     ap.add_argument("--build", default="build")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--parts", default="enc,dec,vision")

@@ -30,6 +30,7 @@
 #include <algorithm>
 #include <array>
 #include <type_traits>
+#include <vector>
 #include <cstring>
 
 #include "t5gemma2/ops/hwy/math-inl.h"
@@ -211,13 +212,9 @@ HWY_INLINE float SumCanonical(const float* x, std::size_t n) {
   std::size_t k = 0;
   for (; k + kReduceLanes <= n; k += kReduceLanes)
     for (std::size_t v = 0; v < kV; ++v) acc[0][v] = hn::Add(acc[0][v], hn::LoadU(d, x + k + v * kN));
-  if (k < n) {
-    alignas(64) float xb[kReduceLanes] = {};
-    std::copy(x + k, x + n, xb);
-    for (std::size_t v = 0; v < kV; ++v) {
-      const std::size_t live = n - k > v * kN ? std::min(kN, n - k - v * kN) : 0;
-      acc[0][v] = hn::IfThenElse(hn::FirstN(d, live), hn::Add(acc[0][v], hn::Load(d, xb + v * kN)), acc[0][v]);
-    }
+  for (std::size_t v = 0; v < kV && k + v * kN < n; ++v) {  // tail, as in DotTile
+    const auto m = hn::FirstN(d, std::min(kN, n - k - v * kN));
+    acc[0][v] = hn::IfThenElse(m, hn::Add(acc[0][v], hn::MaskedLoad(m, d, x + k + v * kN)), acc[0][v]);
   }
   float out;
   ReduceAccumulators(d, acc, 1, &out);
@@ -235,56 +232,68 @@ inline constexpr int kTileCols = 2;
 inline constexpr int kGemvCols = 16;  // weight rows per decode (one-row) tile: fills one 16-output reduction
 inline constexpr int kPanelCols = 64;  // weight rows kept hot in L2 while the row tiles pass
 
-// One activation row against weight rows [c0, c1): decode, and the rows a GEMM tile leaves.
+// Weight rows are w + j·ws (a matrix: ws = K; attention keys: the kv tensor's row stride).
+
+// One activation row against weight rows [c0, c1) of n_rows: decode, and the rows a GEMM tile
+// leaves. y[j − c0] = dot(x, row j).
 template <class WT>
-HWY_INLINE void GemvRange(const float* x, const WT* w, std::size_t K, int N, int c0, int c1, float* y) {
+HWY_INLINE void GemvRange(const float* x, const WT* w, std::size_t ws, int n_rows, std::size_t K, int c0, int c1, float* y) {
   int c = c0;
   for (; c + kGemvCols <= c1; c += kGemvCols) {
     const WT* rows[kGemvCols];
     const WT* ahead[kGemvCols];
     for (int j = 0; j < kGemvCols; ++j) {
-      rows[j] = w + std::size_t(c + j) * K;
-      ahead[j] = w + std::size_t(std::min(c + j + 2 * kGemvCols, N - 1)) * K;  // clamped: no pointer past the end
+      rows[j] = w + std::size_t(c + j) * ws;
+      ahead[j] = w + std::size_t(std::min(c + j + 2 * kGemvCols, n_rows - 1)) * ws;  // clamped: no pointer past the end
     }
-    DotTile<1, kGemvCols, true>(&x, rows, K, y + c, ahead);
+    DotTile<1, kGemvCols, true>(&x, rows, K, y + (c - c0), ahead);
   }
   for (; c < c1; ++c) {
-    const WT* row = w + std::size_t(c) * K;
-    DotTile<1, 1>(&x, &row, K, y + c);
+    const WT* row = w + std::size_t(c) * ws;
+    DotTile<1, 1>(&x, &row, K, y + (c - c0));
   }
 }
 
+// kTileRows activation rows xr against weight rows [c0, c1) (at most kPanelCols of them):
+// out_rows[i][j − c0] = dot(xr[i], row j). The tiles' outputs gather in a small block first:
+// scattered stores into rows that sit far apart would alias the loads (4K aliasing) and stall.
 template <class WT>
-HWY_INLINE void MatMulRange(const float* x, int M, const WT* w, int N, std::size_t K, int c0, int c1, float* y) {
-  if (M == 1) return GemvRange(x, w, K, N, c0, c1, y);
+HWY_INLINE void RowTileRange(const float* const* xr, const WT* w, std::size_t ws, std::size_t K, int c0, int c1,
+                             float* const* out_rows) {
+  alignas(64) float block[kTileRows][kPanelCols];
+  int c = c0;
+  for (; c + kTileCols <= c1; c += kTileCols) {
+    const WT* wr[kTileCols];
+    for (int j = 0; j < kTileCols; ++j) wr[j] = w + std::size_t(c + j) * ws;
+    float out[kTileRows * kTileCols];
+    DotTile<kTileRows, kTileCols>(xr, wr, K, out);
+    for (int i = 0; i < kTileRows; ++i)
+      for (int j = 0; j < kTileCols; ++j) block[i][c - c0 + j] = out[i * kTileCols + j];
+  }
+  for (; c < c1; ++c) {
+    const WT* wr[1] = {w + std::size_t(c) * ws};
+    float out[kTileRows];
+    DotTile<kTileRows, 1>(xr, wr, K, out);
+    for (int i = 0; i < kTileRows; ++i) block[i][c - c0] = out[i];
+  }
+  for (int i = 0; i < kTileRows; ++i) std::copy(block[i], block[i] + (c1 - c0), out_rows[i]);
+}
+
+// The rows xr[0..M) against weight rows [c0, c1) of n_rows: y_rows[r][j − c0] = dot(xr[r], row j).
+// Row tiles of kTileRows run over panels of kPanelCols weight rows kept hot in L2; the rows a
+// tile leaves go through the GEMV tiles.
+template <class WT>
+HWY_INLINE void DotRows(const float* const* xr, int M, const WT* w, std::size_t ws, int n_rows, std::size_t K, int c0, int c1,
+                        float* const* y_rows) {
   for (int p0 = c0; p0 < c1; p0 += kPanelCols) {
     const int p1 = std::min(c1, p0 + kPanelCols);
     int r = 0;
     for (; r + kTileRows <= M; r += kTileRows) {
-      const float* xr[kTileRows];
-      for (int i = 0; i < kTileRows; ++i) xr[i] = x + std::size_t(r + i) * K;
-      // The tile's outputs go to a small block first: scattered stores into rows of y that
-      // sit N floats apart would alias the loads (4K aliasing) and stall them.
-      alignas(64) float block[kTileRows][kPanelCols];
-      int c = p0;
-      for (; c + kTileCols <= p1; c += kTileCols) {
-        const WT* wr[kTileCols];
-        for (int j = 0; j < kTileCols; ++j) wr[j] = w + std::size_t(c + j) * K;
-        float out[kTileRows * kTileCols];
-        DotTile<kTileRows, kTileCols>(xr, wr, K, out);
-        for (int i = 0; i < kTileRows; ++i)
-          for (int j = 0; j < kTileCols; ++j) block[i][c - p0 + j] = out[i * kTileCols + j];
-      }
-      for (; c < p1; ++c) {
-        const WT* wr[1] = {w + std::size_t(c) * K};
-        float out[kTileRows];
-        DotTile<kTileRows, 1>(xr, wr, K, out);
-        for (int i = 0; i < kTileRows; ++i) block[i][c - p0] = out[i];
-      }
-      for (int i = 0; i < kTileRows; ++i)
-        std::copy(block[i], block[i] + (p1 - p0), y + std::size_t(r + i) * std::size_t(N) + std::size_t(p0));
+      float* out[kTileRows];
+      for (int i = 0; i < kTileRows; ++i) out[i] = y_rows[r + i] + (p0 - c0);
+      RowTileRange(xr + r, w, ws, K, p0, p1, out);
     }
-    for (; r < M; ++r) GemvRange(x + std::size_t(r) * K, w, K, N, p0, p1, y + std::size_t(r) * std::size_t(N));
+    for (; r < M; ++r) GemvRange(xr[r], w, ws, n_rows, K, p0, p1, y_rows[r] + (p0 - c0));
   }
 }
 
@@ -293,8 +302,13 @@ HWY_INLINE void MatMulImpl(const float* x, int M, const WT* w, int N, int K, flo
   // Threads take contiguous ranges of output features (whole panels when there are enough).
   const int unit = N >= 4 * kPanelCols ? kPanelCols : 1;
   const int units = (N + unit - 1) / unit;
+  std::vector<const float*> xr(static_cast<std::size_t>(M));
+  for (int r = 0; r < M; ++r) xr[std::size_t(r)] = x + std::size_t(r) * std::size_t(K);
   parallel_for(units, long(M) * N * K, [&](int u0, int u1) {
-    MatMulRange(x, M, w, N, std::size_t(K), u0 * unit, std::min(N, u1 * unit), y);
+    const int c0 = u0 * unit, c1 = std::min(N, u1 * unit);
+    std::vector<float*> y_rows(static_cast<std::size_t>(M));
+    for (int r = 0; r < M; ++r) y_rows[std::size_t(r)] = y + std::size_t(r) * std::size_t(N) + std::size_t(c0);
+    DotRows(xr.data(), M, w, std::size_t(K), N, std::size_t(K), c0, c1, y_rows.data());
   });
 }
 
@@ -497,53 +511,14 @@ HWY_NOINLINE inline void GeluMul(float* gate, const float* up, std::size_t n) {
 HWY_NOINLINE inline void AttentionScores(const float* const* queries, int nq, const KeySpan* spans, int n_spans, int dim,
                                          float* scores) {
 #if T5GEMMA2_HWY_VECTOR_KERNELS
-  const std::size_t d = std::size_t(dim);
   std::size_t n = 0;
   for (int s = 0; s < n_spans; ++s) n += std::size_t(spans[s].count);
+  std::vector<float*> rows(static_cast<std::size_t>(nq));
   std::size_t c0 = 0;  // column of the span's first key
   for (int s = 0; s < n_spans; ++s) {
-    const KeySpan& sp = spans[s];
-    auto key = [&](int j) { return sp.k + std::size_t(j) * sp.stride; };
-    int i = 0;
-    for (; i + kTileRows <= nq; i += kTileRows) {
-      // Keys in blocks: the tiles' outputs gather in `block`, then go to the score rows
-      // (scattered stores into rows n floats apart would alias the loads).
-      constexpr int kKeys = 64;
-      alignas(64) float block[kTileRows][kKeys];
-      for (int j0 = 0; j0 < sp.count; j0 += kKeys) {
-        const int j1 = std::min(sp.count, j0 + kKeys);
-        float out[kTileRows * 2];
-        int j = j0;
-        for (; j + 2 <= j1; j += 2) {
-          const float* k2[2] = {key(j), key(j + 1)};
-          DotTile<kTileRows, 2>(queries + i, k2, d, out);
-          for (int r = 0; r < kTileRows; ++r) {
-            block[r][j - j0] = out[r * 2];
-            block[r][j - j0 + 1] = out[r * 2 + 1];
-          }
-        }
-        if (j < j1) {
-          const float* k1[1] = {key(j)};
-          DotTile<kTileRows, 1>(queries + i, k1, d, out);
-          for (int r = 0; r < kTileRows; ++r) block[r][j - j0] = out[r];
-        }
-        for (int r = 0; r < kTileRows; ++r)
-          std::copy(block[r], block[r] + (j1 - j0), scores + std::size_t(i + r) * n + c0 + std::size_t(j0));
-      }
-    }
-    for (; i < nq; ++i) {  // remaining queries: 4 keys at a time
-      float* row = scores + std::size_t(i) * n + c0;
-      int j = 0;
-      for (; j + 4 <= sp.count; j += 4) {
-        const float* k4[4] = {key(j), key(j + 1), key(j + 2), key(j + 3)};
-        DotTile<1, 4>(queries + i, k4, d, row + j);
-      }
-      for (; j < sp.count; ++j) {
-        const float* k1 = key(j);
-        DotTile<1, 1>(queries + i, &k1, d, row + j);
-      }
-    }
-    c0 += std::size_t(sp.count);
+    for (int i = 0; i < nq; ++i) rows[std::size_t(i)] = scores + std::size_t(i) * n + c0;
+    DotRows(queries, nq, spans[s].k, spans[s].stride, spans[s].count, std::size_t(dim), 0, spans[s].count, rows.data());
+    c0 += std::size_t(spans[s].count);
   }
 #else
   Reference::attention_scores(queries, nq, spans, n_spans, dim, scores);
