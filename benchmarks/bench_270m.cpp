@@ -89,9 +89,11 @@ const Model<RuntimeDims, W, HwyDynamicTarget>& model(const std::string& preset, 
   return *resident;
 }
 
+// BOS, then the oracle's token stream "bench/encoder" (as bench_hf.py builds its input).
 std::vector<int> encoder_ids(int n) {
   std::vector<int> ids{2};
-  for (int j = 1; j < n; ++j) ids.push_back(4 + int(splitmix64(fnv1a64("bench/encoder") + uint64_t(j)) % 255995));
+  const std::vector<int> stream = synthetic_token_stream("bench/encoder", n - 1);
+  ids.insert(ids.end(), stream.begin(), stream.end());
   return ids;
 }
 
@@ -102,24 +104,13 @@ double peak_rss_gib() {
   return 0;
 }
 
-// FLOPs of an encoder forward over S tokens: linear layers, and attention (scores + P·V) over
-// the keys each query sees (window W on sliding layers).
-struct Flops {
-  double linear = 0, attention = 0;
-};
-Flops encoder_flops(const ModelConfig& c, int s) {
-  const TextConfig& t = c.encoder;
-  const double h = t.hidden_size, q = double(t.num_heads) * t.head_dim, kv = double(t.num_kv_heads) * t.head_dim;
-  const double per_token = h * q + 2 * h * kv + q * h + 3 * h * t.intermediate_size;
-  Flops f;
-  f.linear = 2.0 * per_token * s * t.num_layers;
-  for (int l = 0; l < t.num_layers; ++l) {
-    double keys = 0;
-    for (int i = 0; i < s; ++i) {
-      if (t.layer_types[std::size_t(l)] == LayerType::kFull) keys += s;
-      else keys += std::min(s - 1, i + t.sliding_window / 2) - std::max(0, i - (t.sliding_window + 1) / 2 + 1) + 1;
-    }
-    f.attention += 2.0 * 2.0 * keys * t.num_heads * t.head_dim;
+// FLOPs of an encoder forward over S tokens (encoder.hpp: encoder_layer_flops).
+LayerFlops encoder_flops(const ModelConfig& c, int s) {
+  LayerFlops f;
+  for (LayerType type : c.encoder.layer_types) {
+    const LayerFlops l = encoder_layer_flops(c.encoder, type, s);
+    f.linear += l.linear;
+    f.attention += l.attention;
   }
   return f;
 }
@@ -133,7 +124,7 @@ void encode(benchmark::State& state, const std::string& preset) {
   const std::vector<uint8_t> valid(ids.size(), 1);
   benchmark::DoNotOptimize(m.encode(ids, valid).data.data());  // untimed warm-up, as bench_hf.py
   for (auto _ : state) benchmark::DoNotOptimize(m.encode(ids, valid).data.data());
-  const Flops f = encoder_flops(m.config(), 512);
+  const LayerFlops f = encoder_flops(m.config(), 512);
   state.counters["tokens/s"] = benchmark::Counter(512.0, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["GFLOP"] = (f.linear + f.attention) / 1e9;
   state.counters["attn_GFLOP"] = f.attention / 1e9;

@@ -1,14 +1,15 @@
 // t5gemma2 — text and images in, text out.
 //
-//   t5gemma2 [--model DIR] [--image PATH]... [--prompt TEXT]... [--prompt-file F]
-//            [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
-//            [--threads N] [--target NAME] [--bf16]
+//   t5gemma2 [--model DIR] [--image PATH]... [--prompt TEXT]... [--prompt-file F [--whole-file]]
+//            [--max-input-tokens N] [--max-new-tokens N] [--temperature T] [--top-k K]
+//            [--top-p P] [--seed S] [--threads N] [--target NAME] [--bf16] [--cross-kv-bf16]
 //
 // Without --model it runs the demo model bundled in the repository (models/demo).
 // Exit status: 0 ok, 1 an error in the model, inputs or generation, 2 bad arguments.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +17,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 #include "t5gemma2/t5gemma2.hpp"
@@ -29,9 +31,9 @@ namespace {
 using namespace t5gemma2;
 
 const char* kUsage =
-    "usage: t5gemma2 [--model DIR] [--image PATH]... [--prompt TEXT]... [--prompt-file F]\n"
-    "                [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
-    "                [--threads N] [--target NAME] [--bf16]\n"
+    "usage: t5gemma2 [--model DIR] [--image PATH]... [--prompt TEXT]... [--prompt-file F [--whole-file]]\n"
+    "                [--max-input-tokens N] [--max-new-tokens N] [--temperature T] [--top-k K]\n"
+    "                [--top-p P] [--seed S] [--threads N] [--target NAME] [--bf16] [--cross-kv-bf16]\n"
     "\n"
     "Generates text with a T5Gemma 2 checkpoint (config.json, model.safetensors, tokenizer.model).\n"
     "  --model DIR         checkpoint directory (default: the bundled demo model,\n"
@@ -41,6 +43,9 @@ const char* kUsage =
     "                      markers gets one per image in front\n"
     "  --prompt TEXT       the prompt; repeat for a batch (left-padded, as Gemma's tokenizer)\n"
     "  --prompt-file F     prompts from a file, one per line\n"
+    "  --whole-file        each --prompt-file is ONE prompt, newlines included (long documents)\n"
+    "  --max-input-tokens N  longest prompt accepted, in tokens (default: the encoder's\n"
+    "                      max_position_embeddings; a larger N runs past the trained positions)\n"
     "  --max-new-tokens N  stop after N tokens (default: generation_config.json's, else 32)\n"
     "  --temperature T     sample with temperature T (default 0: greedy)\n"
     "  --top-k K, --top-p P  sampling filters (default off)\n"
@@ -49,6 +54,8 @@ const char* kUsage =
     "  --target NAME       SIMD kernels: a name listed below, or 'scalar' for the reference\n"
     "                      (default: the first, the best this CPU runs); results are identical\n"
     "  --bf16              keep the weights as bfloat16 (half the memory)\n"
+    "  --cross-kv-bf16     store the decoder's cross keys/values as bfloat16: half the bytes a\n"
+    "                      step reads on long inputs; NOT bit-exact with the reference\n"
     "The generated text is printed as it is produced (one line per prompt).\n";
 
 [[noreturn]] void bad_usage(const std::string& why) {
@@ -58,9 +65,9 @@ const char* kUsage =
 
 // Prints "t5gemma2: <what>..." on stderr when a step is still running after one second, and
 // how long it took when it ends.
-class Progress {
+class StepNotice {
  public:
-  explicit Progress(std::string what) : what_(std::move(what)), start_(Clock::now()) {
+  explicit StepNotice(std::string what) : what_(std::move(what)), start_(Clock::now()) {
     watcher_ = std::thread([this] {
       std::unique_lock<std::mutex> lock(mutex_);
       if (!done_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return done_; })) {
@@ -69,7 +76,7 @@ class Progress {
       }
     });
   }
-  ~Progress() {
+  ~StepNotice() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       done_ = true;
@@ -92,6 +99,49 @@ class Progress {
   std::thread watcher_;
 };
 
+// The encoder's progress bar on stderr (long prompts): shown once an encode has run for a
+// second; on a terminal one line redrawn a few times a second, otherwise a line per 10 %.
+//   encoding [#######.............] 35% | 45,056/131,072 tokens | layer 7/18 | 1m02s, ETA 1m55s
+class EncodeProgressBar {
+ public:
+  explicit EncodeProgressBar(int tokens) : tokens_(tokens), start_(Clock::now()), tty_(isatty(fileno(stderr))) {}
+  ~EncodeProgressBar() {
+    if (shown_)
+      std::fprintf(stderr, "%st5gemma2: encoded %d tokens in %s\n", tty_ ? "\n" : "", tokens_, duration(elapsed()).c_str());
+  }
+
+  void operator()(const Progress& p) {
+    const double t = elapsed(), fraction = p.work_total > 0 ? p.work_done / p.work_total : 0.0;
+    if (t < 1.0) return;
+    if (tty_ ? t - last_ < 0.25 && fraction < 1.0 : fraction < next_tenth_) return;
+    last_ = t;
+    next_tenth_ = std::floor(fraction * 10 + 1) / 10;
+    shown_ = true;
+    const int width = 20, filled = int(fraction * width);
+    const std::string eta = fraction > 0 ? duration(t * (1 - fraction) / fraction) : "?";
+    std::fprintf(stderr, "%sencoding [%s%s] %3d%% | %d/%d tokens | layer %d/%d | %s, ETA %s%s", tty_ ? "\r" : "",
+                 std::string(std::size_t(filled), '#').c_str(), std::string(std::size_t(width - filled), '.').c_str(),
+                 int(fraction * 100), p.rows_done, p.rows, p.layer + 1, p.layers, duration(t).c_str(), eta.c_str(),
+                 tty_ ? "\x1b[K" : "\n");
+    std::fflush(stderr);
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  double elapsed() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
+  static std::string duration(double s) {
+    char buf[32];
+    if (s < 60) std::snprintf(buf, sizeof buf, "%.1fs", s);
+    else std::snprintf(buf, sizeof buf, "%dm%02ds", int(s) / 60, int(s) % 60);
+    return buf;
+  }
+  int tokens_;
+  Clock::time_point start_;
+  bool tty_;
+  bool shown_ = false;
+  double last_ = 0, next_tenth_ = 0;
+};
+
 struct Args {
   std::string model = T5GEMMA2_DEFAULT_MODEL;
   std::vector<std::string> images;
@@ -101,6 +151,10 @@ struct Args {
   int threads = 0;
   std::string target;
   bool bf16 = false;
+  bool cross_kv_bf16 = false;
+  bool whole_file = false;
+  std::vector<std::string> prompt_files;
+  int max_input_tokens = 0;  // 0: max_position_embeddings
 };
 
 double number_arg(const std::string& flag, const std::string& v) {
@@ -139,11 +193,13 @@ Args parse_args(int argc, char** argv) {
     } else if (f == "--prompt") {
       a.prompts.push_back(value());
     } else if (f == "--prompt-file") {
-      const std::string path = value();
-      std::ifstream in(path);
-      if (!in) bad_usage("cannot read --prompt-file " + path);
-      for (std::string line; std::getline(in, line);)
-        if (!line.empty()) a.prompts.push_back(line);
+      a.prompt_files.push_back(value());
+    } else if (f == "--whole-file") {
+      a.whole_file = true;
+    } else if (f == "--max-input-tokens") {
+      a.max_input_tokens = int_arg(f, value(), 1, 1 << 30);
+    } else if (f == "--cross-kv-bf16") {
+      a.cross_kv_bf16 = true;
     } else if (f == "--max-new-tokens") {
       a.max_new_tokens = int_arg(f, value(), 1, 1 << 20);
     } else if (f == "--temperature") {
@@ -166,6 +222,19 @@ Args parse_args(int argc, char** argv) {
       bad_usage("unknown argument '" + f + "'");
     }
   }
+  for (const std::string& path : a.prompt_files) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) bad_usage("cannot read --prompt-file " + path);
+    if (a.whole_file) {
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (!text.empty() && text.back() == '\n') text.pop_back();
+      a.prompts.push_back(std::move(text));
+    } else {
+      for (std::string line; std::getline(in, line);)
+        if (!line.empty()) a.prompts.push_back(line);
+    }
+  }
+  if (a.whole_file && a.prompt_files.empty()) bad_usage("--whole-file applies to --prompt-file; none given");
   if (a.prompts.empty() && a.images.empty()) bad_usage("give a --prompt, a --prompt-file or an --image");
   if (a.prompts.empty()) a.prompts.push_back("");
   return a;
@@ -175,43 +244,58 @@ template <class W>
 int run(const Args& a) {
   std::unique_ptr<Model<RuntimeDims, W, HwyDynamicTarget>> model;
   {
-    Progress p("loading " + a.model);
+    StepNotice p("loading " + a.model);
     model = std::make_unique<Model<RuntimeDims, W, HwyDynamicTarget>>(a.model);
   }
   const ModelConfig& c = model->config();
   const Tokenizer tok = load_tokenizer(a.model, c);
 
-  // Assign images to prompts by marker count (a single prompt takes them all).
+  // Tokenize every prompt and check its length before any image or encoder work; then assign
+  // images to prompts by marker count (a single prompt takes them all).
+  const int limit = a.max_input_tokens > 0 ? a.max_input_tokens : c.encoder.max_position_embeddings;
   std::vector<std::vector<int>> ids;
-  std::vector<std::vector<Tensor>> pixels(a.prompts.size());
-  std::size_t next_image = 0;
+  std::vector<std::size_t> images_of(a.prompts.size());
+  std::size_t markers = 0;
   for (std::size_t b = 0; b < a.prompts.size(); ++b) {
-    const std::size_t n = a.prompts.size() == 1 ? a.images.size() : count_markers(a.prompts[b]);
-    if (next_image + n > a.images.size())
+    images_of[b] = a.prompts.size() == 1 ? a.images.size() : count_markers(a.prompts[b]);
+    markers += images_of[b];
+    if (markers > a.images.size())
       throw Error("the prompts have more <start_of_image> markers than the " + std::to_string(a.images.size()) + " image(s) given");
-    for (std::size_t i = 0; i < n; ++i) {
-      Progress p("preprocessing " + a.images[next_image]);
-      pixels[b].push_back(preprocess_image(load_image(a.images[next_image++]), c.vision.image_size));
-    }
-    ids.push_back(encode_prompt(tok, c, a.prompts[b], n));
-    const int limit = c.encoder.max_position_embeddings;
+    ids.push_back(encode_prompt(tok, c, a.prompts[b], images_of[b]));
     if (limit > 0 && int(ids.back().size()) > limit)
-      throw Error("prompt " + std::to_string(b + 1) + " is " + std::to_string(ids.back().size()) +
-                  " tokens long; the encoder takes at most " + std::to_string(limit) + " (max_position_embeddings)");
+      throw Error("prompt " + std::to_string(b + 1) + " is " + std::to_string(ids.back().size()) + " tokens long; the limit is " +
+                  std::to_string(limit) +
+                  (a.max_input_tokens > 0 ? " (--max-input-tokens)"
+                                          : " (the encoder's max_position_embeddings in config.json; --max-input-tokens N overrides it)"));
   }
-  if (next_image != a.images.size())
-    throw Error(std::to_string(a.images.size()) + " images given but the prompts' markers use " + std::to_string(next_image));
+  if (markers != a.images.size())
+    throw Error(std::to_string(a.images.size()) + " images given but the prompts' markers use " + std::to_string(markers));
+  if (a.max_input_tokens > c.encoder.max_position_embeddings && c.encoder.max_position_embeddings > 0)
+    for (const auto& p : ids)
+      if (int(p.size()) > c.encoder.max_position_embeddings) {
+        std::fprintf(stderr, "t5gemma2: note: %zu tokens exceed max_position_embeddings = %d; positions past it were not trained\n",
+                     p.size(), c.encoder.max_position_embeddings);
+        break;
+      }
+  std::vector<std::vector<Tensor>> pixels(a.prompts.size());
+  for (std::size_t b = 0, next_image = 0; b < a.prompts.size(); ++b)
+    for (std::size_t i = 0; i < images_of[b]; ++i, ++next_image) {
+      StepNotice p("preprocessing " + a.images[next_image]);
+      pixels[b].push_back(preprocess_image(load_image(a.images[next_image]), c.vision.image_size));
+    }
 
   const PaddedBatch batch = pad_left(ids, c.pad_token_id);
   std::vector<Tensor> encoded;
   for (std::size_t b = 0; b < ids.size(); ++b) {
     std::vector<Tensor> features;
     {
-      Progress p("vision encoder");
+      StepNotice p("vision encoder");
       for (const Tensor& px : pixels[b]) features.push_back(model->image_features(px));
     }
-    Progress p("encoding " + std::to_string(batch.ids[b].size()) + " tokens");
-    encoded.push_back(model->encode_embeddings(model->encoder_embeddings(batch.ids[b], features), batch.valid[b]));
+    EncodeProgressBar bar(int(batch.ids[b].size()));
+    Observer observe;
+    observe.progress = [&](const Progress& p) { bar(p); };
+    encoded.push_back(model->encode_embeddings(model->encoder_embeddings(batch.ids[b], features), batch.valid[b], observe));
   }
 
   GenerationOptions options;
@@ -221,6 +305,7 @@ int run(const Args& a) {
     throw Error("--max-new-tokens " + std::to_string(options.max_new_tokens) + " exceeds the decoder's " +
                 std::to_string(dec_limit) + " positions (max_position_embeddings)");
   options.sampling = a.sampling;
+  options.cross_kv_bf16 = a.cross_kv_bf16;
   const bool stream = ids.size() == 1;
   std::vector<std::vector<int>> generated(ids.size());
   std::string printed;

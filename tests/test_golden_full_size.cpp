@@ -5,11 +5,15 @@
 //   s270m_long      a 1,300-token encoder (sliding window 512 and the global layers at length)
 //   s1b_text        the 1b preset (inferred dims): encoder output and logits
 //   s270m_vision    SigLIP at 896² (4,096 patches), projector, 256 image tokens in the encoder
+//   s270m_long8k    8,192 encoder tokens (sampled rows of layers 5, 11 and the output), the
+//                   decoder over all 8,192 cross keys, 8 greedy steps
 // Tolerance as for the tiny cases: max|Δ| ≤ 1e-5 · max(1, max|ref|) per tensor (s270m_vision
 // too, although the oracle only promises |Δ| ≤ 5e-4 + 1e-4·|ref| after 27 SigLIP layers over
 // 4,096 tokens: measured max|Δ| ≤ 7.6e-6).
 // The models run on the dynamic-dispatch SIMD target, which test_targets.cpp proves
 // bit-identical to the scalar reference.
+#include <cmath>
+#include <map>
 #include <string>
 
 #include "t5gemma2/dump.hpp"
@@ -30,6 +34,19 @@ static void require_all_ok(const std::vector<Comparison>& cs, std::size_t expect
     INFO(c.name << " max|d| " << c.max_abs << " max|ref| " << c.max_ref << " rel " << c.max_abs / std::max(1.0, c.max_ref));
     CHECK(c.ok);
   }
+}
+
+// max|Δ| of `got` against the golden tensor `name`, within 1e-5 · max(1, max|ref|).
+static void check_close(const SafetensorsFile& golden, const std::string& name, const std::vector<float>& got) {
+  const std::vector<float> ref = to_f32_vector(golden.get(name));
+  REQUIRE(ref.size() == got.size());
+  double max_abs = 0, max_ref = 0;
+  for (std::size_t i = 0; i < ref.size(); ++i) {
+    max_abs = std::max(max_abs, std::fabs(double(got[i]) - ref[i]));
+    max_ref = std::max(max_ref, double(std::fabs(ref[i])));
+  }
+  INFO(name << ": max|Δ| " << max_abs << ", max|ref| " << max_ref << ", rel " << max_abs / std::max(1.0, max_ref));
+  CHECK(max_abs <= 1e-5 * std::max(1.0, max_ref));
 }
 
 TEST_CASE("s270m_text: the 270m preset matches HF layer by layer") {
@@ -127,15 +144,60 @@ TEST_CASE("s270m_vision: SigLIP at 896 px, projector, image tokens in the encode
   keep("logits", model.logits(model.decode(dec, enc, valid)), 0, int(dec.size()));
 
   REQUIRE(out.size() == 6);
-  for (const auto& [name, a] : out) {
-    const std::vector<float> ref = to_f32_vector(golden.get(name));
-    REQUIRE(ref.size() == a.f32.size());
-    double max_abs = 0, max_ref = 0;
-    for (std::size_t i = 0; i < ref.size(); ++i) {
-      max_abs = std::max(max_abs, std::fabs(double(a.f32[i]) - ref[i]));
-      max_ref = std::max(max_ref, double(std::fabs(ref[i])));
-    }
-    INFO(name << ": max|Δ| " << max_abs << ", max|ref| " << max_ref);
-    CHECK(max_abs <= 1e-5 * std::max(1.0, max_ref));
-  }
+  for (const auto& [name, a] : out) check_close(golden, name, a.f32);
+}
+
+TEST_CASE("s270m_long8k: an 8,192-token encoder and 8 greedy steps over all 8,192 cross keys match HF") {
+  const auto model = synthetic_model<Preset270m>("s270m_long8k");
+  const SafetensorsFile golden(test_data("full/s270m_long8k/golden.safetensors"));
+  // Inputs from their formula (manifest.json: inputs, token_ids), checked against the stored head.
+  const int S = 8192;
+  std::vector<int> ids{2};
+  for (int id : synthetic_token_stream("s270m_long8k/encoder", S - 1)) ids.push_back(id);
+  const std::vector<int64_t> head = to_i64_vector(golden.get("text.encoder_input_ids_first16"));
+  REQUIRE(std::vector<int64_t>(ids.begin(), ids.begin() + 16) == head);
+  std::vector<int> dec{2};
+  for (int id : synthetic_token_stream("s270m_long8k/decoder", 7)) dec.push_back(id);
+  REQUIRE(to_ids(to_i64_vector(golden.get("text.decoder_input_ids")), "ids") == dec);
+  const std::vector<uint8_t> valid(std::size_t(S), 1);
+
+  // Encoder: the stored layers (5, 11) and the output, at the sampled rows.
+  const std::vector<int64_t> rows = to_i64_vector(golden.get("text.rows"));
+  auto sampled = [&](const Tensor& t) {
+    std::vector<float> out;
+    for (int64_t r : rows) out.insert(out.end(), t.row(int(r)), t.row(int(r)) + t.cols);
+    return out;
+  };
+  std::map<std::string, std::vector<float>> got;
+  Observer observe;
+  observe.tensor = [&](const std::string& name, const Tensor& t) {
+    if (name == "encoder.layer5" || name == "encoder.layer11") got["text." + name + "_rows"] = sampled(t);
+  };
+  const Tensor enc = model.encode(ids, valid, observe);
+  got["text.encoder.last_hidden_state_rows"] = sampled(enc);
+  for (const auto& [name, values] : got) check_close(golden, name, values);
+  CHECK(got.size() == 3);
+
+  // Teacher-forced decoder over the 8,192 cross keys: output, logits rows 0 and 7, top-64 of each row.
+  const Tensor hidden = model.decode(dec, enc, valid);
+  check_close(golden, "text.decoder.last_hidden_state", hidden.data);
+  const Tensor logits = model.logits(hidden);
+  check_close(golden, "text.logits_row0", std::vector<float>(logits.row(0), logits.row(1)));
+  check_close(golden, "text.logits_row7", std::vector<float>(logits.row(7), logits.row(8)));
+  const std::vector<int64_t> top_ids = to_i64_vector(golden.get("text.logits_top64_ids"));
+  std::vector<float> top;
+  for (std::size_t i = 0; i < top_ids.size(); ++i) top.push_back(logits.at(int(i / 64), int(top_ids[i])));
+  check_close(golden, "text.logits_top64", top);
+
+  // 8 greedy KV-cache steps: HF's tokens, and HF's top-8 logits of every step.
+  GenerationOptions o;
+  o.max_new_tokens = 8;
+  o.keep_step_logits = true;
+  const auto gen = generate_from_encoded(model, {enc}, {valid}, o);
+  CHECK(std::vector<int64_t>(gen[0].sequence.begin(), gen[0].sequence.end()) == to_i64_vector(golden.get("gen.sequences")));
+  const std::vector<int64_t> step_ids = to_i64_vector(golden.get("gen.step_top8_ids"));
+  REQUIRE(gen[0].step_logits.size() == 8);
+  std::vector<float> step_top;
+  for (std::size_t i = 0; i < step_ids.size(); ++i) step_top.push_back(gen[0].step_logits[i / 8][std::size_t(step_ids[i])]);
+  check_close(golden, "gen.step_top8_logits", step_top);
 }

@@ -137,53 +137,61 @@ TEST_CASE("every kernel equals its scalar twin bit for bit, on every target") {
     }
 
     // The attention core over several spans of strided keys; head dims 256 (text), 72 (SigLIP), odd.
-    for (int d : {256, 72, 33, 8}) {
-      for (int n_keys : {1, 3, 17, 300}) {
-        INFO("attention d = " << d << ", keys = " << n_keys);
-        const int kv_width = 2 * d;  // two kv heads per key row
-        const std::vector<float> keys = random_floats(std::size_t(n_keys * kv_width), rng);
-        const std::vector<float> values = random_floats(std::size_t(n_keys * kv_width), rng);
-        std::vector<KeySpan> spans;
-        for (int b = 0; b < n_keys;) {  // spans of 1..7 keys with gaps, second kv head
-          const int len = std::min(n_keys - b, 1 + int(rng() % 7));
-          spans.push_back({keys.data() + std::size_t(b * kv_width + d), values.data() + std::size_t(b * kv_width + d),
-                           std::size_t(kv_width), len});
-          b += len + int(rng() % 3);
-        }
-        int n_visible = 0;
-        for (const KeySpan& sp : spans) n_visible += sp.count;
-        // Scores of 11 queries (a full GEMM tile and remainders) against the spans' keys.
-        std::vector<std::vector<float>> qs;
-        std::vector<const float*> qp;
-        for (int i = 0; i < 11; ++i) qs.push_back(random_floats(std::size_t(d), rng, 0.2f));
-        for (const auto& v : qs) qp.push_back(v.data());
-        std::vector<float> s1(std::size_t(11 * n_visible)), s2 = s1;
-        Ref::attention_scores(qp.data(), 11, spans.data(), int(spans.size()), d, s1.data());
-        Dyn::attention_scores(qp.data(), 11, spans.data(), int(spans.size()), d, s2.data());
-        CHECK(same_bits(s1, s2));
-        const float cap30 = 30.0f;
-        for (const float* cap : {static_cast<const float*>(nullptr), &cap30}) {
-          // Weights of each query (softmax of its dots), then P·V for all 11 at once.
-          std::vector<float> w1 = s1, w2 = s1;
-          for (int i = 0; i < 11; ++i) {
-            Ref::attention_softmax(w1.data() + i * n_visible, n_visible, 0.0625f, cap);
-            Dyn::attention_softmax(w2.data() + i * n_visible, n_visible, 0.0625f, cap);
+    // bf16_spans: every other span holds bf16 keys/values (the optional bf16 cross K/V mixed
+    // with f32 self keys, as in the merged decoder attention).
+    for (int d : {256, 72, 33, 8})
+      for (int n_keys : {1, 3, 17, 300})
+        for (bool bf16_spans : {false, true}) {
+          INFO("attention d = " << d << ", keys = " << n_keys << (bf16_spans ? ", bf16 spans mixed in" : ""));
+          const int kv_width = 2 * d;  // two kv heads per key row
+          const std::vector<float> keys = random_floats(std::size_t(n_keys * kv_width), rng);
+          const std::vector<float> values = random_floats(std::size_t(n_keys * kv_width), rng);
+          std::vector<bf16_t> keys16, values16;
+          for (float x : keys) keys16.push_back(bf16_from_f32(x));
+          for (float x : values) values16.push_back(bf16_from_f32(x));
+          std::vector<KeySpan> spans;
+          for (int b = 0; b < n_keys;) {  // spans of 1..7 keys with gaps, second kv head
+            const int len = std::min(n_keys - b, 1 + int(rng() % 7));
+            const std::size_t at = std::size_t(b * kv_width + d);
+            if (bf16_spans && spans.size() % 2 == 0)
+              spans.push_back({nullptr, nullptr, std::size_t(kv_width), len, keys16.data() + at, values16.data() + at});
+            else
+              spans.push_back({keys.data() + at, values.data() + at, std::size_t(kv_width), len});
+            b += len + int(rng() % 3);
           }
-          CHECK(same_bits(w1, w2));
-          std::vector<float> o1(std::size_t(11 * d)), o2 = o1;
-          std::vector<const float*> wp;
-          std::vector<float*> op1, op2;
-          for (int i = 0; i < 11; ++i) {
-            wp.push_back(w1.data() + i * n_visible);
-            op1.push_back(o1.data() + i * d);
-            op2.push_back(o2.data() + i * d);
+          int n_visible = 0;
+          for (const KeySpan& sp : spans) n_visible += sp.count;
+          // Scores of 11 queries (a full GEMM tile and remainders) against the spans' keys.
+          std::vector<std::vector<float>> qs;
+          std::vector<const float*> qp;
+          for (int i = 0; i < 11; ++i) qs.push_back(random_floats(std::size_t(d), rng, 0.2f));
+          for (const auto& v : qs) qp.push_back(v.data());
+          std::vector<float> s1(std::size_t(11 * n_visible)), s2 = s1;
+          Ref::attention_scores(qp.data(), 11, spans.data(), int(spans.size()), d, s1.data());
+          Dyn::attention_scores(qp.data(), 11, spans.data(), int(spans.size()), d, s2.data());
+          CHECK(same_bits(s1, s2));
+          const float cap30 = 30.0f;
+          for (const float* cap : {static_cast<const float*>(nullptr), &cap30}) {
+            // Weights of each query (softmax of its dots), then P·V for all 11 at once.
+            std::vector<float> w1 = s1, w2 = s1;
+            for (int i = 0; i < 11; ++i) {
+              Ref::attention_softmax(w1.data() + i * n_visible, n_visible, 0.0625f, cap);
+              Dyn::attention_softmax(w2.data() + i * n_visible, n_visible, 0.0625f, cap);
+            }
+            CHECK(same_bits(w1, w2));
+            std::vector<float> o1(std::size_t(11 * d)), o2 = o1;
+            std::vector<const float*> wp;
+            std::vector<float*> op1, op2;
+            for (int i = 0; i < 11; ++i) {
+              wp.push_back(w1.data() + i * n_visible);
+              op1.push_back(o1.data() + i * d);
+              op2.push_back(o2.data() + i * d);
+            }
+            Ref::attention_pv(wp.data(), op1.data(), 11, spans.data(), int(spans.size()), d);
+            Dyn::attention_pv(wp.data(), op2.data(), 11, spans.data(), int(spans.size()), d);
+            CHECK(same_bits(o1, o2));
           }
-          Ref::attention_pv(wp.data(), op1.data(), 11, spans.data(), int(spans.size()), d);
-          Dyn::attention_pv(wp.data(), op2.data(), 11, spans.data(), int(spans.size()), d);
-          CHECK(same_bits(o1, o2));
         }
-      }
-    }
   });
 }
 

@@ -52,12 +52,18 @@ inline bool same_intervals(const std::vector<KeyInterval>& x, const std::vector<
                     [](const KeyInterval& p, const KeyInterval& q) { return p.begin == q.begin && p.end == q.end; });
 }
 
-// One block of keys and values: rows [begin, end) of k, v [K_i, n_kv·d] (end < 0: all rows).
+// One block of keys and values: rows [begin, end) of k, v [K_i, n_kv·d] (end < 0: all rows);
+// bf16-stored keys/values (the optional bf16 cross K/V) as k_bf16, v_bf16 with k, v null.
 struct KeyValueBlock {
   const Tensor* k;
   const Tensor* v;
   int begin = 0;
   int end = -1;
+  const Bf16Tensor* k_bf16 = nullptr;
+  const Bf16Tensor* v_bf16 = nullptr;
+
+  int stored_rows() const { return k ? k->rows : k_bf16->rows; }
+  int rows() const { return (end < 0 ? stored_rows() : end) - begin; }
 };
 
 // q [T, n_h·d], blocks with Σ K_i keys; visible(t, intervals) fills the key intervals query
@@ -80,7 +86,7 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
   const int d = a.head_dim, group = a.heads / a.kv_heads;
   // Start of each block in the concatenated key list.
   std::vector<int> first{0};
-  for (const auto& b : blocks) first.push_back(first.back() + (b.end < 0 ? b.k->rows : b.end) - b.begin);
+  for (const auto& b : blocks) first.push_back(first.back() + b.rows());
   const int n_keys = first.back();
   const float* softcap = a.softcap ? &*a.softcap : nullptr;
 
@@ -93,7 +99,11 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
         if (lo >= hi) continue;
         const KeyValueBlock& blk = blocks[b];
         const int row = blk.begin + (lo - first[b]);
-        spans.push_back({blk.k->row(row) + kv * d, blk.v->row(row) + kv * d, std::size_t(blk.k->cols), hi - lo});
+        if (blk.k)
+          spans.push_back({blk.k->row(row) + kv * d, blk.v->row(row) + kv * d, std::size_t(blk.k->cols), hi - lo});
+        else
+          spans.push_back({nullptr, nullptr, std::size_t(blk.k_bf16->cols), hi - lo, blk.k_bf16->row(row) + kv * d,
+                           blk.v_bf16->row(row) + kv * d});
       }
   };
 
@@ -179,7 +189,7 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
 template <class Target>
 inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& blocks, const Mask& mask, const AttentionShape& a) {
   int n_keys = 0;
-  for (const auto& b : blocks) n_keys += (b.end < 0 ? b.k->rows : b.end) - b.begin;
+  for (const auto& b : blocks) n_keys += b.rows();
   check(mask.rows == q.rows && mask.cols == n_keys, "attention: mask shape does not match queries and keys");
   return attention<Target>(q, blocks, [&](int t, std::vector<KeyInterval>& out) { mask_row_intervals(mask, t, out); }, a);
 }

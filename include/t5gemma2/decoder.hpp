@@ -35,7 +35,7 @@ template <class Target, class W>
 inline Tensor merged_attention(const Tensor& q, const SelfKeys& self, const KeyValues& cross, const DecoderVisibility& visible,
                                const AttentionWeights<W>& w, const AttentionShape& a) {
   std::vector<KeyValueBlock> blocks = self.blocks;
-  blocks.push_back({&cross.k, &cross.v});
+  blocks.push_back(cross.block());
   return output_projection<Target>(attention<Target>(q, blocks, visible, a), w);
 }
 
@@ -57,12 +57,17 @@ inline void decoder_layer(Tensor& h, const TextLayerWeights<W>& layer, const Tex
   });
 }
 
-// Cross keys/values of every decoder layer (computed once per encoder output).
+// Cross keys/values of every decoder layer (computed once per encoder output), kept as f32 —
+// or as bf16 when `bf16` is set: half the bytes each step streams over a long input, but no
+// longer bit-exact with the reference (keys and values rounded to 8 significant bits).
 template <class Target, class W>
-inline std::vector<KeyValues> all_cross_keys_values(const Tensor& encoder_output, const StackWeights<W>& w, const TextConfig& c) {
+inline std::vector<KeyValues> all_cross_keys_values(const Tensor& encoder_output, const StackWeights<W>& w, const TextConfig& c,
+                                                    bool bf16 = false) {
   std::vector<KeyValues> cross;
-  for (const auto& layer : w.layers)
-    cross.push_back(cross_keys_values<Target>(encoder_output, layer.self_attn, float(c.rms_norm_eps), c.head_dim));
+  for (const auto& layer : w.layers) {
+    KeyValues kv = cross_keys_values<Target>(encoder_output, layer.self_attn, float(c.rms_norm_eps), c.head_dim);
+    cross.push_back(bf16 ? to_bf16_storage(std::move(kv)) : std::move(kv));
+  }
   return cross;
 }
 

@@ -2,10 +2,20 @@
 // per-layer-type masks and RoPE tables, sandwich layers, final RMSNorm.
 //
 //   h = embeddings (image features already merged at the image-token rows)
-//   for each layer: h = sandwich_layer(h, encoder_self_attention)
+//   for each layer: h = encoder_layer(h)     (sandwich_layer around self-attention)
 //   E = rms_norm(h, encoder.norm)            -> [S, H], read by every decoder layer
+//
+// Long inputs (to 128K tokens) in bounded memory: everything in a layer but attention is
+// row-local, so a layer runs in two passes over chunks of `chunk_rows` rows —
+//   1. keys/values of every row   k, v [S, n_kv·d]   (any query may see any key)
+//   2. per chunk: queries, attention over the visible keys, o_proj, residual, MLP
+// The largest buffers are then h [S, H] and k, v [S, n_kv·d]; the MLP's [rows, I] intermediates,
+// the queries and the RoPE tables exist for one chunk at a time. Every kernel computes each
+// output element on its own (ops/scalar.hpp), so the chunk size changes no bit of the result
+// (tests/test_long_context.cpp checks chunk_rows = 1, 7, 64 and S).
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -13,24 +23,87 @@
 
 T5GEMMA2_NAMESPACE_BEGIN
 
-// x̂ [S, H] -> [S, H]
+// Rows per chunk by default: the MLP intermediates of a chunk are 2 × 512 × I floats (8 MB for
+// the 270m preset), and 512 rows still fill the matmul's row tiles.
+inline constexpr int kEncoderChunkRows = 512;
+
+// fn(begin, end) for consecutive row ranges of at most `chunk` rows covering [0, rows).
+template <class Fn>
+inline void for_row_chunks(int rows, int chunk, Fn&& fn) {
+  for (int r0 = 0; r0 < rows; r0 += chunk) fn(r0, std::min(rows, r0 + chunk));
+}
+
+// RoPE angles of positions begin..end-1.
+inline RopeAngles rope_angles_of_rows(const std::vector<float>& inv_freq, int begin, int end) {
+  return rope_angles(inv_freq, iota_positions(end - begin, begin));
+}
+
+// FLOPs of one encoder layer over S unpadded rows: the linear layers (projections, MLP), and
+// attention — q·k and p·v over the keys each row sees (its window on sliding layers). Used for
+// progress reports and the benchmarks' FLOP rates; norms, RoPE and softmax are not counted.
+struct LayerFlops {
+  double linear = 0;
+  double attention = 0;
+};
+inline LayerFlops encoder_layer_flops(const TextConfig& c, LayerType type, int S) {
+  const double H = c.hidden_size, q = double(c.num_heads) * c.head_dim, kv = double(c.num_kv_heads) * c.head_dim;
+  LayerFlops f;
+  f.linear = 2.0 * S * (H * q + 2 * H * kv + q * H + 3 * H * c.intermediate_size);
+  double keys = 0;
+  const EncoderVisibility visible(std::vector<uint8_t>(std::size_t(S), 1), type == LayerType::kSliding ? c.sliding_window : 0);
+  std::vector<KeyInterval> row;
+  for (int t = 0; t < S; ++t) {
+    row.clear();
+    visible(t, row);
+    for (const KeyInterval& iv : row) keys += iv.end - iv.begin;
+  }
+  f.attention = 2.0 * 2.0 * keys * q;
+  return f;
+}
+
+// One encoder layer over h [S, H], in place.
 template <class Target, class W>
-inline Tensor encoder_self_attention(const Tensor& x_hat, const AttentionWeights<W>& w, const AttentionShape& a, float eps,
-                                     const RopeAngles& rope, const EncoderVisibility& visible) {
-  const Tensor q = project_queries<Target>(x_hat, w, eps, rope, a.head_dim);
-  const KeyValues kv = project_keys_values<Target>(x_hat, w, eps, &rope, a.head_dim);
-  return output_projection<Target>(attention<Target>(q, {{&kv.k, &kv.v}}, visible, a), w);
+inline void encoder_layer(Tensor& h, const TextLayerWeights<W>& layer, const AttentionShape& a, float eps,
+                          const std::vector<float>& inv_freq, const EncoderVisibility& visible, int chunk_rows,
+                          const std::function<void(int rows_done)>& on_chunk) {
+  const AttentionWeights<W>& w = layer.self_attn;
+  const int S = h.rows, kv_width = a.kv_heads * a.head_dim;
+
+  // Pass 1: keys and values of every row.
+  KeyValues kv;  // [S, n_kv·d] each
+  kv.k = Tensor(S, kv_width);
+  kv.v = Tensor(S, kv_width);
+  for_row_chunks(S, chunk_rows, [&](int r0, int r1) {
+    const Tensor x_hat = rms_norm_rows<Target>(row_range(h, r0, r1), layer.pre_self_attn_layernorm, eps);  // [n, H]
+    const RopeAngles rope = rope_angles_of_rows(inv_freq, r0, r1);
+    const KeyValues part = project_keys_values<Target>(x_hat, w, eps, &rope, a.head_dim);  // [n, n_kv·d]
+    put_rows(kv.k, r0, part.k);
+    put_rows(kv.v, r0, part.v);
+  });
+
+  // Pass 2: the rest of the layer, chunk by chunk (rows r0..r1-1 are queries r0..r1-1).
+  for_row_chunks(S, chunk_rows, [&](int r0, int r1) {
+    Tensor x = row_range(h, r0, r1);  // [n, H]
+    sandwich_layer<Target>(x, layer, eps, [&](const Tensor& x_hat) {
+      const RopeAngles rope = rope_angles_of_rows(inv_freq, r0, r1);
+      const Tensor q = project_queries<Target>(x_hat, w, eps, rope, a.head_dim);  // [n, n_h·d]
+      const auto visible_to_row = [&](int t, std::vector<KeyInterval>& out) { visible(r0 + t, out); };
+      return output_projection<Target>(attention<Target>(q, {{&kv.k, &kv.v}}, visible_to_row, a), w);
+    });
+    put_rows(h, r0, x);
+    if (on_chunk) on_chunk(r1);
+  });
 }
 
 // embeddings [S, H], key_valid [S] (attention_mask) -> E [S, H]
 template <class Target, class W>
 inline Tensor encoder_forward(Tensor h, const std::vector<uint8_t>& key_valid, const StackWeights<W>& w,
-                              const TextConfig& c, const Rope& rope, const Observer& observe = {}) {
+                              const TextConfig& c, const Rope& rope, const Observer& observe = {},
+                              int chunk_rows = kEncoderChunkRows) {
+  check(chunk_rows > 0, "encoder_forward: chunk_rows must be positive");
   const AttentionShape a = attention_shape(c);
   const float eps = float(c.rms_norm_eps);
-  const std::vector<int> positions = iota_positions(h.rows);  // 0..S-1, padding or not (spec §3.3)
-  const RopeAngles local = rope_angles(rope.local_inv_freq, positions);
-  const RopeAngles global = rope_angles(rope.global_inv_freq, positions);
+  const int S = h.rows;  // positions 0..S-1, padding or not (spec §3.3)
   const EncoderVisibility window_keys = encoder_visibility(LayerType::kSliding, key_valid, c.sliding_window);
   const EncoderVisibility all_keys = encoder_visibility(LayerType::kFull, key_valid, c.sliding_window);
   if (observe.mask) {  // dense [S, S] masks only for an observer that asks (dump tool, tests)
@@ -39,13 +112,26 @@ inline Tensor encoder_forward(Tensor h, const std::vector<uint8_t>& key_valid, c
   }
   observe("encoder.embeddings", h);
 
+  Progress progress{0, int(w.layers.size()), 0, S, 0.0, 0.0};
+  const LayerFlops sliding_flops = encoder_layer_flops(c, LayerType::kSliding, S);
+  const LayerFlops full_flops = encoder_layer_flops(c, LayerType::kFull, S);
+  auto layer_work = [&](LayerType t) {
+    const LayerFlops& f = t == LayerType::kSliding ? sliding_flops : full_flops;
+    return f.linear + f.attention;
+  };
+  if (observe.progress)
+    for (const auto& layer : w.layers) progress.work_total += layer_work(layer.type);
   for (std::size_t i = 0; i < w.layers.size(); ++i) {
     const TextLayerWeights<W>& layer = w.layers[i];
     const bool sliding = layer.type == LayerType::kSliding;
-    sandwich_layer<Target>(h, layer, eps, [&](const Tensor& x_hat) {
-      return encoder_self_attention<Target>(x_hat, layer.self_attn, a, eps, sliding ? local : global,
-                                            sliding ? window_keys : all_keys);
-    });
+    const double work = observe.progress ? layer_work(layer.type) : 0.0, work_before = progress.work_done;
+    progress.layer = int(i);
+    encoder_layer<Target>(h, layer, a, eps, rope.inv_freq(layer.type), sliding ? window_keys : all_keys, chunk_rows,
+                          [&](int rows_done) {
+                            progress.rows_done = rows_done;
+                            progress.work_done = work_before + work * rows_done / S;
+                            observe(progress);
+                          });
     observe("encoder.layer" + std::to_string(i), h);
   }
   rms_norm_groups<Target>(h, w.norm, eps);

@@ -33,6 +33,9 @@ struct GenerationOptions {
   std::vector<int> eos_ids;  // empty: the model config's
   bool use_cache = true;     // false: recompute the whole decoder every step (a check)
   bool keep_step_logits = false;
+  // Keep the decoder's cross keys/values as bf16: half the bytes per step on long inputs, not
+  // bit-exact with the reference (decoder.hpp: all_cross_keys_values). Off by default.
+  bool cross_kv_bf16 = false;
   // Called for every generated token of sample b (not for the PAD of finished samples).
   std::function<void(std::size_t b, int token)> on_token;
 };
@@ -91,7 +94,7 @@ inline std::vector<Generation> generate_from_encoded(const Model& model, const s
   std::vector<Generation> out(batch);
   std::vector<DecoderSession<Model>> sessions;
   for (std::size_t b = 0; b < batch; ++b) {
-    if (options.use_cache) sessions.emplace_back(model, encoder_outputs[b], encoder_valid[b]);
+    if (options.use_cache) sessions.emplace_back(model, encoder_outputs[b], encoder_valid[b], options.cross_kv_bf16);
     out[b].sequence.push_back(c.decoder_start_token_id);
   }
   std::mt19937_64 rng(options.sampling.seed);

@@ -66,17 +66,27 @@ class DecoderSession {
  public:
   using Target = typename Model::TargetType;
 
-  DecoderSession(const Model& model, const Tensor& encoder_output, std::vector<uint8_t> encoder_valid)
+  // cross_kv_bf16: keep the cross keys/values as bf16 (decoder.hpp: all_cross_keys_values).
+  DecoderSession(const Model& model, const Tensor& encoder_output, std::vector<uint8_t> encoder_valid, bool cross_kv_bf16 = false)
       : model_(model), encoder_valid_(std::move(encoder_valid)) {
     const TextConfig& c = model.config().decoder;
     const auto& w = model.text_weights().decoder;
-    cross_ = all_cross_keys_values<Target>(encoder_output, w, c);
+    cross_ = all_cross_keys_values<Target>(encoder_output, w, c, cross_kv_bf16);
     for (const auto& layer : w.layers)
       self_.emplace_back(c.num_kv_heads * c.head_dim, layer.type == LayerType::kSliding ? c.sliding_window : 0);
   }
 
   int position() const { return self_.empty() ? 0 : self_.front().appended(); }
   const SelfKeyValueCache& cache(int layer) const { return self_[std::size_t(layer)]; }
+
+  // Bytes of cross keys and values every step reads (all layers).
+  std::size_t cross_bytes() const {
+    std::size_t n = 0;
+    for (const KeyValues& kv : cross_)
+      n += kv.bf16 ? (kv.k_bf16.data.size() + kv.v_bf16.data.size()) * sizeof(bf16_t)
+                   : (kv.k.data.size() + kv.v.data.size()) * sizeof(float);
+    return n;
+  }
 
   // Feeds `token` at the next position; returns the logits of that position [V].
   std::vector<float> step(int token) {

@@ -22,7 +22,22 @@ T5GEMMA2_NAMESPACE_BEGIN
 struct KeyValues {
   Tensor k;  // [K, n_kv·d]
   Tensor v;  // [K, n_kv·d]
+  // The same rounded to bf16 instead (to_bf16_storage: the decoder's cross K/V on request);
+  // k and v are then empty.
+  Bf16Tensor k_bf16, v_bf16;
+  bool bf16 = false;
+
+  KeyValueBlock block() const { return bf16 ? KeyValueBlock{nullptr, nullptr, 0, -1, &k_bf16, &v_bf16} : KeyValueBlock{&k, &v}; }
 };
+
+// Keys and values kept as bf16 (round to nearest even): half the bytes every decoder step reads.
+inline KeyValues to_bf16_storage(KeyValues kv) {
+  KeyValues out;
+  out.k_bf16 = to_bf16(kv.k);
+  out.v_bf16 = to_bf16(kv.v);
+  out.bf16 = true;
+  return out;
+}
 
 // x̂ [T, H] -> q [T, n_h·d]
 template <class Target, class W>
@@ -79,16 +94,31 @@ inline std::vector<int> iota_positions(int n, int first = 0) {
   return p;
 }
 
-// Observes named intermediate tensors and masks of a forward pass (t5gemma2-dump, tests).
+// How far a long forward pass has come (the encoder reports after every chunk of rows).
+struct Progress {
+  int layer = 0;            // layer being computed, 0-based
+  int layers = 0;           // layers in the stack
+  int rows_done = 0;        // rows of this layer finished
+  int rows = 0;             // rows (tokens) in total
+  double work_done = 0;     // estimated FLOPs finished, over the whole stack
+  double work_total = 0;    // estimated FLOPs of the whole stack
+};
+
+// Observes named intermediate tensors and masks of a forward pass (t5gemma2-dump, tests), and
+// its progress (the CLI's progress bar).
 struct Observer {
   std::function<void(const std::string&, const Tensor&)> tensor;
   std::function<void(const std::string&, const Mask&)> mask;
+  std::function<void(const Progress&)> progress;
 
   void operator()(const std::string& name, const Tensor& t) const {
     if (tensor) tensor(name, t);
   }
   void operator()(const std::string& name, const Mask& m) const {
     if (mask) mask(name, m);
+  }
+  void operator()(const Progress& p) const {
+    if (progress) progress(p);
   }
 };
 

@@ -110,10 +110,13 @@ class Model {
     return encode_embeddings(embed(ids), key_valid, observe);
   }
 
-  // Encoder on ready embeddings [S, H] (e.g. with image features merged).
-  Tensor encode_embeddings(Tensor embeddings, const std::vector<uint8_t>& key_valid, const Observer& observe = {}) const {
+  // Encoder on ready embeddings [S, H] (e.g. with image features merged). chunk_rows: rows per
+  // chunk of the row-local work (encoder.hpp; any value gives the same bits).
+  Tensor encode_embeddings(Tensor embeddings, const std::vector<uint8_t>& key_valid, const Observer& observe = {},
+                           int chunk_rows = kEncoderChunkRows) const {
     check(int(key_valid.size()) == embeddings.rows, "encode: attention mask length differs from the number of tokens");
-    return encoder_forward<Target>(std::move(embeddings), key_valid, text_.encoder, config_.encoder, encoder_rope_, observe);
+    return encoder_forward<Target>(std::move(embeddings), key_valid, text_.encoder, config_.encoder, encoder_rope_, observe,
+                                   chunk_rows);
   }
 
   // Teacher-forced decoder: decoder ids [T] -> final hidden state [T, H]

@@ -43,6 +43,16 @@ inline float synthetic_value(uint64_t key, uint64_t index, double scale, double 
   return float(v);
 }
 
+// The oracle's synthetic token ids (the full-size goldens' inputs and the benchmarks'):
+//   id_j = 4 + splitmix64(fnv1a64(tag) + j) mod 255995,  j = 0, 1, ..., n−1
+// -> ids in [4, 255998]: never PAD/EOS/BOS/UNK nor the image specials.
+inline std::vector<int> synthetic_token_stream(std::string_view tag, int n) {
+  const uint64_t key = fnv1a64(tag);
+  std::vector<int> ids(static_cast<std::size_t>(n));
+  for (int j = 0; j < n; ++j) ids[std::size_t(j)] = 4 + int(splitmix64(key + uint64_t(j)) % 255995u);
+  return ids;
+}
+
 struct SyntheticRule {
   double offset = 0;
   double scale = 0;

@@ -8,6 +8,7 @@
 // [S, n_h, d] are a Tensor of rows S and cols n_h·d, head h occupying columns [h·d, (h+1)·d).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -29,6 +30,34 @@ struct Tensor {
   float& at(int r, int c) { return row(r)[c]; }
   float at(int r, int c) const { return row(r)[c]; }
 };
+
+// bf16 rows [rows, cols] (the decoder's cross keys/values when stored as bf16 on request).
+struct Bf16Tensor {
+  int rows = 0;
+  int cols = 0;
+  std::vector<bf16_t> data;
+
+  const bf16_t* row(int r) const { return data.data() + std::size_t(r) * std::size_t(cols); }
+};
+
+// x rounded to bf16 (nearest even), element by element.
+inline Bf16Tensor to_bf16(const Tensor& x) {
+  Bf16Tensor y{x.rows, x.cols, std::vector<bf16_t>(x.data.size())};
+  for (std::size_t i = 0; i < x.data.size(); ++i) y.data[i] = bf16_from_f32(x.data[i]);
+  return y;
+}
+
+// Rows [begin, end) of x as a new tensor [end − begin, cols].
+inline Tensor row_range(const Tensor& x, int begin, int end) {
+  Tensor y(end - begin, x.cols);
+  std::copy(x.row(begin), x.row(begin) + std::size_t(end - begin) * std::size_t(x.cols), y.data.begin());
+  return y;
+}
+
+// Writes the rows of `part` into x from row `first` on.
+inline void put_rows(Tensor& x, int first, const Tensor& part) {
+  std::copy(part.data.begin(), part.data.end(), x.row(first));
+}
 
 template <class W>
 struct WeightMatrix {

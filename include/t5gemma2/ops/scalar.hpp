@@ -32,12 +32,16 @@ template <class Target>
 struct Ops<Target> : Target {};
 
 // One run of visible keys of one kv head: `count` key rows starting at k (values at v), rows
-// `stride` floats apart (the rows of a [K, n_kv·d] tensor, offset to the head).
+// `stride` elements apart (the rows of a [K, n_kv·d] tensor, offset to the head). Keys and
+// values stored as bf16 (the optional bf16 cross K/V) come as k_bf16, v_bf16 instead, k and v
+// null; they are widened exactly to f32 and enter the same arithmetic.
 struct KeySpan {
   const float* k = nullptr;
   const float* v = nullptr;
   std::size_t stride = 0;
   int count = 0;
+  const bf16_t* k_bf16 = nullptr;
+  const bf16_t* v_bf16 = nullptr;
 };
 
 // cap · tanh(x / cap), rounded step by step as PyTorch does (divide, tanh, multiply).
@@ -80,6 +84,9 @@ struct Ops<ScalarTarget> {
   // row order and independent per column, so SIMD over columns changes nothing.
   static void axpy(float a, const float* x, float* y, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) y[i] = std::fma(a, x[i], y[i]);
+  }
+  static void axpy(float a, const bf16_t* x, float* y, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) y[i] = std::fma(a, to_f32(x[i]), y[i]);
   }
 
   // Gemma's RMSNorm of one vector (spec §3.2): y = (x · 1/√(mean(x²) + eps)) · (1 + w).
@@ -146,7 +153,8 @@ struct Ops<ScalarTarget> {
       for (int s = 0; s < n_spans; ++s)
         for (int j = 0; j < spans[s].count; ++j)
           scores[std::size_t(i) * std::size_t(n) + std::size_t(c++)] =
-              dot(queries[i], spans[s].k + std::size_t(j) * spans[s].stride, std::size_t(d));
+              spans[s].k_bf16 ? dot(queries[i], spans[s].k_bf16 + std::size_t(j) * spans[s].stride, std::size_t(d))
+                              : dot(queries[i], spans[s].k + std::size_t(j) * spans[s].stride, std::size_t(d));
     }
   }
 
@@ -175,8 +183,10 @@ struct Ops<ScalarTarget> {
       std::fill(outs[i], outs[i] + d, 0.0f);
       int c = 0;
       for (int s = 0; s < n_spans; ++s)
-        for (int j = 0; j < spans[s].count; ++j)
-          axpy(weights[i][c++], spans[s].v + std::size_t(j) * spans[s].stride, outs[i], std::size_t(d));
+        for (int j = 0; j < spans[s].count; ++j, ++c) {
+          if (spans[s].v_bf16) axpy(weights[i][c], spans[s].v_bf16 + std::size_t(j) * spans[s].stride, outs[i], std::size_t(d));
+          else axpy(weights[i][c], spans[s].v + std::size_t(j) * spans[s].stride, outs[i], std::size_t(d));
+        }
     }
   }
 };

@@ -517,7 +517,10 @@ HWY_NOINLINE inline void AttentionScores(const float* const* queries, int nq, co
   std::size_t c0 = 0;  // column of the span's first key
   for (int s = 0; s < n_spans; ++s) {
     for (int i = 0; i < nq; ++i) rows[std::size_t(i)] = scores + std::size_t(i) * n + c0;
-    DotRows(queries, nq, spans[s].k, spans[s].stride, spans[s].count, std::size_t(dim), 0, spans[s].count, rows.data());
+    if (spans[s].k_bf16)
+      DotRows(queries, nq, spans[s].k_bf16, spans[s].stride, spans[s].count, std::size_t(dim), 0, spans[s].count, rows.data());
+    else
+      DotRows(queries, nq, spans[s].k, spans[s].stride, spans[s].count, std::size_t(dim), 0, spans[s].count, rows.data());
     c0 += std::size_t(spans[s].count);
   }
 #else
@@ -551,6 +554,39 @@ HWY_NOINLINE inline void AttentionSoftmax(float* dots, int n, float scale, const
 }
 
 #if T5GEMMA2_HWY_VECTOR_KERNELS
+// kN values from p as f32; with kMasked only the lanes of `last` are read (the rest are 0).
+template <bool kMasked>
+HWY_INLINE VF LoadValues(DF df, const float* p, hn::Mask<DF> last) {
+  return kMasked ? hn::MaskedLoad(last, df, p) : hn::LoadU(df, p);
+}
+template <bool kMasked>
+HWY_INLINE VF LoadValues(DF df, const bf16_t* p, hn::Mask<DF> last) {
+  if constexpr (!kMasked) return LoadWeights(df, p);
+  alignas(64) float lanes[kN] = {};
+  const std::size_t n = hn::CountTrue(df, last);  // the mask is FirstN(n)
+  for (std::size_t i = 0; i < n; ++i) lanes[i] = to_f32(p[i]);
+  return hn::Load(df, lanes);
+}
+
+// The keys of one span (values VT: f32 or bf16) into the P·V accumulators.
+template <int kQ, int kCols, bool kMasked, class VT>
+HWY_INLINE void PvSpan(const float* const* weights, const VT* values, std::size_t stride, int count, int key, std::size_t c0,
+                       hn::Mask<DF> last, VF (&acc)[kQ][kCols]) {
+  const DF df;
+  for (int j = 0; j < count; ++j, ++key) {
+    const VT* v = values + std::size_t(j) * stride + c0;
+    VF vv[kCols];
+#pragma GCC unroll 16
+    for (int b = 0; b < kCols; ++b) vv[b] = InRegister(LoadValues<kMasked>(df, v + b * kN, last));
+#pragma GCC unroll 16
+    for (int q = 0; q < kQ; ++q) {
+      const VF p = hn::Set(df, weights[q][key]);
+#pragma GCC unroll 16
+      for (int b = 0; b < kCols; ++b) acc[q][b] = hn::MulAdd(p, vv[b], acc[q][b]);
+    }
+  }
+}
+
 // P·V for kQ queries over the kCols vectors of columns from c0 (with kMasked, one vector whose
 // lanes past `last` are neither loaded nor stored): the kQ × kCols accumulators stay in
 // registers across all keys; per (query, column) one MulAdd per key, keys in order.
@@ -564,20 +600,13 @@ HWY_INLINE void PvTile(const float* const* weights, float* const* outs, const Ke
 #pragma GCC unroll 16
     for (int b = 0; b < kCols; ++b) acc[q][b] = hn::Zero(df);
   int key = 0;
-  for (int s = 0; s < n_spans; ++s)
-    for (int j = 0; j < spans[s].count; ++j, ++key) {
-      const float* v = spans[s].v + std::size_t(j) * spans[s].stride + c0;
-      VF vv[kCols];
-#pragma GCC unroll 16
-      for (int b = 0; b < kCols; ++b)
-        vv[b] = InRegister(kMasked ? hn::MaskedLoad(last, df, v + b * kN) : hn::LoadU(df, v + b * kN));
-#pragma GCC unroll 16
-      for (int q = 0; q < kQ; ++q) {
-        const VF p = hn::Set(df, weights[q][key]);
-#pragma GCC unroll 16
-        for (int b = 0; b < kCols; ++b) acc[q][b] = hn::MulAdd(p, vv[b], acc[q][b]);
-      }
-    }
+  for (int s = 0; s < n_spans; ++s) {
+    if (spans[s].v_bf16)
+      PvSpan<kQ, kCols, kMasked>(weights, spans[s].v_bf16, spans[s].stride, spans[s].count, key, c0, last, acc);
+    else
+      PvSpan<kQ, kCols, kMasked>(weights, spans[s].v, spans[s].stride, spans[s].count, key, c0, last, acc);
+    key += spans[s].count;
+  }
   for (int q = 0; q < kQ; ++q)
     for (int b = 0; b < kCols; ++b) {
       if constexpr (kMasked) hn::BlendedStore(acc[q][b], last, df, outs[q] + c0 + b * kN);
