@@ -5,6 +5,7 @@
 //                      (encode excluded)                                      -> tokens/s
 //   BM_Vision<W>       SigLIP (896², 4096 patches) + projector, one image     -> seconds
 //   BM_1b_*            the 1b-1b preset, bf16 weights
+//   BM_*Long*          8K/32K (and, on request, 128K) inputs: see "long inputs" below
 // Models are built once, outside the timed region. Rooflines are probed in the same process:
 //   FLOP/s ÷ peak_FLOP/s  = fraction of the register-only FMA peak over the threads used
 //   stream_B/s ÷ read_B/s = bytes a decode step streams (weights + cross K/V + self K/V) ×
@@ -18,6 +19,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -25,6 +27,7 @@
 #include "probes.hpp"
 #include "t5gemma2/generate.hpp"
 #include "t5gemma2/memory.hpp"
+#include "t5gemma2/attention.hpp"
 #include "t5gemma2/ops/dispatch.hpp"
 #include "t5gemma2/synthetic_weights.hpp"
 
@@ -97,12 +100,17 @@ std::vector<int> encoder_ids(int n) {
   return ids;
 }
 
-double peak_rss_gib() {
+// A field of /proc/self/status in GiB (VmHWM: peak resident set, VmRSS: resident now).
+double status_gib(const char* field) {
   std::ifstream f("/proc/self/status");
   for (std::string line; std::getline(f, line);)
-    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / (1024.0 * 1024.0);
+    if (line.rfind(field, 0) == 0) return std::stod(line.substr(std::strlen(field))) / (1024.0 * 1024.0);
   return 0;
 }
+double peak_rss_gib() { return status_gib("VmHWM:"); }
+
+// Restarts the peak-RSS count from the current RSS (Linux: clear_refs 5).
+void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
 
 // FLOPs of an encoder forward over S tokens (encoder.hpp: encoder_layer_flops).
 LayerFlops encoder_flops(const ModelConfig& c, int s) {
@@ -136,12 +144,13 @@ void encode(benchmark::State& state, const std::string& preset) {
 
 // Bytes one decode step streams: every decoder weight matrix, the LM head, the cross K/V of
 // every layer (S rows) and the self K/V so far (average over the steps).
+// cross_bytes: bytes per stored cross key/value element (4, or 2 with the bf16 cross K/V).
 template <class W>
-double decode_bytes_per_token(const ModelConfig& c, int s, int steps) {
+double decode_bytes_per_token(const ModelConfig& c, int s, int steps, double cross_bytes = sizeof(float)) {
   const TextConfig& t = c.decoder;
   const double h = t.hidden_size, q = double(t.num_heads) * t.head_dim, kv = double(t.num_kv_heads) * t.head_dim;
   const double weights = (h * q + 2 * h * kv + q * h + 3 * h * t.intermediate_size) * t.num_layers + double(t.vocab_size) * h;
-  const double cache = (2.0 * kv * s + 2.0 * kv * steps / 2.0) * t.num_layers * sizeof(float);
+  const double cache = (2.0 * kv * s * cross_bytes + 2.0 * kv * steps / 2.0 * sizeof(float)) * t.num_layers;
   return weights * sizeof(W) + cache;
 }
 
@@ -203,6 +212,122 @@ void BM_Vision(benchmark::State& state) {
 }
 BENCHMARK_TEMPLATE(BM_Vision, float)->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_Vision, bf16_t)->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
+
+// ---- long inputs (issue: 8K to 128K tokens) ---------------------------------------------------
+//   BM_EncodeLong<W>/S     one encoder forward over S tokens (no warm-up: minutes at 128K)
+//                          -> seconds, FLOP rate (linear and attention FLOPs counted apart),
+//                          peak RSS during the encode and RSS before it (the weights)
+//   BM_AttentionLong/S/F   the attention core of one encoder layer alone (F = 1: full layer,
+//                          0: sliding), 4 heads × 256, one kv head -> its FLOP rate
+//   BM_DecodeLong<W>/S/B   16 greedy steps after an S-token encode; B = 1: bf16 cross K/V
+// S = 8,192 and 32,768 always; 131,072 only with T5GEMMA2_BENCH_128K=1 (about 20 minutes):
+//   T5GEMMA2_BENCH_128K=1 t5gemma2-bench-270m --benchmark_filter='Long.*131072'
+
+// The encoder output of the last (W, S) asked for (the decode benchmarks share it).
+template <class W>
+const Tensor& long_encoder_output(int s) {
+  static Tensor enc;
+  static int held = 0;
+  if (held != s) {
+    enc = Tensor();
+    enc = model<W>("270m-270m", false).encode(encoder_ids(s), std::vector<uint8_t>(std::size_t(s), 1));
+    held = s;
+  }
+  return enc;
+}
+
+template <class W>
+void BM_EncodeLong(benchmark::State& state) {
+  set_num_threads(threads());
+  const Rooflines& roof = rooflines();
+  const auto& m = model<W>("270m-270m", false);
+  const int s = int(state.range(0));
+  const std::vector<int> ids = encoder_ids(s);
+  const std::vector<uint8_t> valid(ids.size(), 1);
+  const double rss_before = status_gib("VmRSS:");
+  reset_peak_rss();
+  for (auto _ : state) benchmark::DoNotOptimize(m.encode(ids, valid).data.data());
+  const LayerFlops f = encoder_flops(m.config(), s);
+  state.counters["tokens/s"] = benchmark::Counter(double(s), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["linear_GFLOP"] = f.linear / 1e9;
+  state.counters["attn_GFLOP"] = f.attention / 1e9;
+  state.counters["FLOP/s"] = benchmark::Counter(f.linear + f.attention, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["peak_FLOP/s"] = roof.flops;
+  state.counters["RSS_before_GiB"] = rss_before;
+  state.counters["peak_RSS_GiB"] = peak_rss_gib();
+  state.SetLabel(std::string(weight_type_name<W>()) + " " + HwyDynamicTarget::name() + " " + std::to_string(threads()) + "T");
+}
+
+void BM_AttentionLong(benchmark::State& state) {
+  set_num_threads(threads());
+  const Rooflines& roof = rooflines();
+  const TextConfig& c = model<float>("270m-270m", false).config().encoder;
+  const int s = int(state.range(0));
+  const bool full = state.range(1) != 0;
+  const AttentionShape a = attention_shape(c);
+  Tensor q(s, a.heads * a.head_dim), k(s, a.kv_heads * a.head_dim), v(s, a.kv_heads * a.head_dim);
+  for (Tensor* t : {&q, &k, &v})
+    for (std::size_t i = 0; i < t->data.size(); ++i) t->data[i] = float(int(i % 97) - 48) / 480.0f;
+  const EncoderVisibility visible(std::vector<uint8_t>(std::size_t(s), 1), full ? 0 : c.sliding_window);
+  if (!full) benchmark::DoNotOptimize(attention<HwyDynamicTarget>(q, {{&k, &v}}, visible, a).data.data());  // warm-up: page faults
+  for (auto _ : state) benchmark::DoNotOptimize(attention<HwyDynamicTarget>(q, {{&k, &v}}, visible, a).data.data());
+  const double flops = encoder_layer_flops(c, full ? LayerType::kFull : LayerType::kSliding, s).attention;
+  state.counters["GFLOP"] = flops / 1e9;
+  state.counters["FLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["peak_FLOP/s"] = roof.flops;
+  state.SetLabel(std::string(full ? "full" : "sliding") + " " + HwyDynamicTarget::name() + " " + std::to_string(threads()) + "T");
+}
+
+template <class W>
+void BM_DecodeLong(benchmark::State& state) {
+  set_num_threads(threads());
+  const Rooflines& roof = rooflines();
+  const auto& m = model<W>("270m-270m", false);
+  const int s = int(state.range(0));
+  const bool cross_bf16 = state.range(1) != 0;
+  const Tensor& enc = long_encoder_output<W>(s);
+  const std::vector<uint8_t> valid(std::size_t(s), 1);
+  constexpr int kSteps = 16;
+  {  // untimed warm-up: the first session's buffers fault their pages in
+    GenerationOptions o;
+    o.max_new_tokens = 2;
+    o.cross_kv_bf16 = cross_bf16;
+    generate_from_encoded(m, {enc}, {valid}, o);
+  }
+  for (auto _ : state) {
+    GenerationOptions o;
+    o.max_new_tokens = kSteps;
+    o.eos_ids = {-1};  // exactly kSteps steps
+    o.cross_kv_bf16 = cross_bf16;
+    benchmark::DoNotOptimize(generate_from_encoded(m, {enc}, {valid}, o).size());
+  }
+  const double bytes = decode_bytes_per_token<W>(m.config(), s, kSteps, cross_bf16 ? 2.0 : 4.0);
+  state.counters["tokens/s"] = benchmark::Counter(kSteps, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["B/token"] = bytes;
+  state.counters["stream_B/s"] = benchmark::Counter(kSteps * bytes, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["read_B/s"] = roof.bytes;
+  state.counters["peak_RSS_GiB"] = peak_rss_gib();
+  state.SetLabel(std::string(weight_type_name<W>()) + (cross_bf16 ? " cross-kv-bf16 " : " ") + HwyDynamicTarget::name() + " " +
+                 std::to_string(threads()) + "T");
+}
+
+void long_sizes(benchmark::internal::Benchmark* b, bool with_flag) {
+  std::vector<int> sizes{8192, 32768};
+  if (const char* e = std::getenv("T5GEMMA2_BENCH_128K"); e && std::string(e) == "1") sizes.push_back(131072);
+  for (int s : sizes) {
+    if (with_flag) {
+      b->Args({s, 0});
+      b->Args({s, 1});
+    } else {
+      b->Args({s});
+    }
+  }
+}
+BENCHMARK_TEMPLATE(BM_EncodeLong, float)->Apply([](auto* b) { long_sizes(b, false); })->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
+BENCHMARK_TEMPLATE(BM_EncodeLong, bf16_t)->Apply([](auto* b) { long_sizes(b, false); })->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
+BENCHMARK(BM_AttentionLong)->Apply([](auto* b) { long_sizes(b, true); })->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
+BENCHMARK_TEMPLATE(BM_DecodeLong, float)->Apply([](auto* b) { long_sizes(b, true); })->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
+BENCHMARK_TEMPLATE(BM_DecodeLong, bf16_t)->Apply([](auto* b) { long_sizes(b, true); })->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
 
 void BM_1b_Encode512(benchmark::State& state) { encode<bf16_t>(state, "1b-1b"); }
 void BM_1b_Decode32(benchmark::State& state) { decode<bf16_t>(state, "1b-1b"); }

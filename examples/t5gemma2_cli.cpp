@@ -3,6 +3,7 @@
 //   t5gemma2 [--model DIR] [--image PATH]... [--prompt TEXT]... [--prompt-file F [--whole-file]]
 //            [--max-input-tokens N] [--max-new-tokens N] [--temperature T] [--top-k K]
 //            [--top-p P] [--seed S] [--threads N] [--target NAME] [--bf16] [--cross-kv-bf16]
+//            [--synthetic-seed S]
 //
 // Without --model it runs the demo model bundled in the repository (models/demo).
 // Exit status: 0 ok, 1 an error in the model, inputs or generation, 2 bad arguments.
@@ -34,6 +35,7 @@ const char* kUsage =
     "usage: t5gemma2 [--model DIR] [--image PATH]... [--prompt TEXT]... [--prompt-file F [--whole-file]]\n"
     "                [--max-input-tokens N] [--max-new-tokens N] [--temperature T] [--top-k K]\n"
     "                [--top-p P] [--seed S] [--threads N] [--target NAME] [--bf16] [--cross-kv-bf16]\n"
+    "                [--synthetic-seed S]\n"
     "\n"
     "Generates text with a T5Gemma 2 checkpoint (config.json, model.safetensors, tokenizer.model).\n"
     "  --model DIR         checkpoint directory (default: the bundled demo model,\n"
@@ -56,6 +58,9 @@ const char* kUsage =
     "  --bf16              keep the weights as bfloat16 (half the memory)\n"
     "  --cross-kv-bf16     store the decoder's cross keys/values as bfloat16: half the bytes a\n"
     "                      step reads on long inputs; NOT bit-exact with the reference\n"
+    "  --synthetic-seed S  generate the weights (synth-weights-v1, seed S) instead of reading\n"
+    "                      them: DIR then needs only config.json and tokenizer.model (benchmarks,\n"
+    "                      long-input runs of the full-size presets)\n"
     "The generated text is printed as it is produced (one line per prompt).\n";
 
 [[noreturn]] void bad_usage(const std::string& why) {
@@ -155,6 +160,7 @@ struct Args {
   bool whole_file = false;
   std::vector<std::string> prompt_files;
   int max_input_tokens = 0;  // 0: max_position_embeddings
+  long long synthetic_seed = -1;  // < 0: read the checkpoint
 };
 
 double number_arg(const std::string& flag, const std::string& v) {
@@ -198,6 +204,8 @@ Args parse_args(int argc, char** argv) {
       a.whole_file = true;
     } else if (f == "--max-input-tokens") {
       a.max_input_tokens = int_arg(f, value(), 1, 1 << 30);
+    } else if (f == "--synthetic-seed") {
+      a.synthetic_seed = int_arg(f, value(), 0, 1 << 30);
     } else if (f == "--cross-kv-bf16") {
       a.cross_kv_bf16 = true;
     } else if (f == "--max-new-tokens") {
@@ -245,7 +253,10 @@ int run(const Args& a) {
   std::unique_ptr<Model<RuntimeDims, W, HwyDynamicTarget>> model;
   {
     StepNotice p("loading " + a.model);
-    model = std::make_unique<Model<RuntimeDims, W, HwyDynamicTarget>>(a.model);
+    using M = Model<RuntimeDims, W, HwyDynamicTarget>;
+    model = a.synthetic_seed < 0 ? std::make_unique<M>(a.model)
+                                 : std::make_unique<M>(load_model_config(a.model),
+                                                       synthetic_checkpoint(uint64_t(a.synthetic_seed), /*with_vision=*/false));
   }
   const ModelConfig& c = model->config();
   const Tokenizer tok = load_tokenizer(a.model, c);

@@ -1,6 +1,7 @@
 // The t5gemma2 command: every line of the demo model's prompts.jsonl, and its errors.
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <fstream>
@@ -85,4 +86,30 @@ TEST_CASE("CLI errors: clear message, non-zero exit") {
   r = run_cli("--prompt " + quote(long_prompt), true);
   CHECK(r.status == 1);
   CHECK(r.out.find("max_position_embeddings") != std::string::npos);
+}
+
+TEST_CASE("CLI long inputs: --prompt-file per line or --whole-file, --max-input-tokens limits or extends") {
+  TempDir dir;
+  { std::ofstream(dir / "two.txt") << "upper: hello world\nsort: 7 3 9 1\n"; }
+  Run r = run_cli("--prompt-file " + quote(dir / "two.txt"));
+  CHECK(r.status == 0);
+  CHECK(r.out == "HELLO WORLD\n1 3 7 9\n");
+  { std::ofstream(dir / "one.txt") << "upper: hello world\n"; }
+  r = run_cli("--prompt-file " + quote(dir / "one.txt") + " --whole-file");
+  CHECK(r.status == 0);
+  CHECK(r.out == "HELLO WORLD\n");
+  r = run_cli("--prompt-file " + quote(dir / "two.txt") + " --whole-file");  // one prompt of two lines
+  CHECK(r.status == 0);
+  CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 1);
+
+  r = run_cli("--prompt 'upper: hello world' --max-input-tokens 3", true);  // checked before any work
+  CHECK(r.status == 1);
+  CHECK(r.out.find("the limit is 3 (--max-input-tokens)") != std::string::npos);
+  std::string long_prompt;  // 600 tokens > max_position_embeddings = 512 of the demo model
+  for (int i = 0; i < 600; ++i) long_prompt += "one ";
+  r = run_cli("--prompt " + quote(long_prompt) + " --max-input-tokens 1000 --max-new-tokens 2", true);
+  CHECK(r.status == 0);
+  CHECK(r.out.find("exceed max_position_embeddings = 512") != std::string::npos);
+  r = run_cli("--whole-file --prompt x", true);
+  CHECK(r.status == 2);
 }

@@ -140,7 +140,7 @@ TEST_CASE("every kernel equals its scalar twin bit for bit, on every target") {
     // bf16_spans: every other span holds bf16 keys/values (the optional bf16 cross K/V mixed
     // with f32 self keys, as in the merged decoder attention).
     for (int d : {256, 72, 33, 8})
-      for (int n_keys : {1, 3, 17, 300})
+      for (int n_keys : {1, 3, 17, 300, 1100})  // 1100: several P·V key blocks
         for (bool bf16_spans : {false, true}) {
           INFO("attention d = " << d << ", keys = " << n_keys << (bf16_spans ? ", bf16 spans mixed in" : ""));
           const int kv_width = 2 * d;  // two kv heads per key row
@@ -161,34 +161,35 @@ TEST_CASE("every kernel equals its scalar twin bit for bit, on every target") {
           }
           int n_visible = 0;
           for (const KeySpan& sp : spans) n_visible += sp.count;
-          // Scores of 11 queries (a full GEMM tile and remainders) against the spans' keys.
+          // Scores of nq queries (a full GEMM tile, then a 4-row tile or single rows) against the keys.
+          const int nq = n_keys % 2 ? 11 : 12;
           std::vector<std::vector<float>> qs;
           std::vector<const float*> qp;
-          for (int i = 0; i < 11; ++i) qs.push_back(random_floats(std::size_t(d), rng, 0.2f));
+          for (int i = 0; i < nq; ++i) qs.push_back(random_floats(std::size_t(d), rng, 0.2f));
           for (const auto& v : qs) qp.push_back(v.data());
-          std::vector<float> s1(std::size_t(11 * n_visible)), s2 = s1;
-          Ref::attention_scores(qp.data(), 11, spans.data(), int(spans.size()), d, s1.data());
-          Dyn::attention_scores(qp.data(), 11, spans.data(), int(spans.size()), d, s2.data());
+          std::vector<float> s1(std::size_t(nq * n_visible)), s2 = s1;
+          Ref::attention_scores(qp.data(), nq, spans.data(), int(spans.size()), d, s1.data());
+          Dyn::attention_scores(qp.data(), nq, spans.data(), int(spans.size()), d, s2.data());
           CHECK(same_bits(s1, s2));
           const float cap30 = 30.0f;
           for (const float* cap : {static_cast<const float*>(nullptr), &cap30}) {
-            // Weights of each query (softmax of its dots), then P·V for all 11 at once.
+            // Weights of each query (softmax of its dots), then P·V for all nq at once.
             std::vector<float> w1 = s1, w2 = s1;
-            for (int i = 0; i < 11; ++i) {
+            for (int i = 0; i < nq; ++i) {
               Ref::attention_softmax(w1.data() + i * n_visible, n_visible, 0.0625f, cap);
               Dyn::attention_softmax(w2.data() + i * n_visible, n_visible, 0.0625f, cap);
             }
             CHECK(same_bits(w1, w2));
-            std::vector<float> o1(std::size_t(11 * d)), o2 = o1;
+            std::vector<float> o1(std::size_t(nq * d)), o2 = o1;
             std::vector<const float*> wp;
             std::vector<float*> op1, op2;
-            for (int i = 0; i < 11; ++i) {
+            for (int i = 0; i < nq; ++i) {
               wp.push_back(w1.data() + i * n_visible);
               op1.push_back(o1.data() + i * d);
               op2.push_back(o2.data() + i * d);
             }
-            Ref::attention_pv(wp.data(), op1.data(), 11, spans.data(), int(spans.size()), d);
-            Dyn::attention_pv(wp.data(), op2.data(), 11, spans.data(), int(spans.size()), d);
+            Ref::attention_pv(wp.data(), op1.data(), nq, spans.data(), int(spans.size()), d);
+            Dyn::attention_pv(wp.data(), op2.data(), nq, spans.data(), int(spans.size()), d);
             CHECK(same_bits(o1, o2));
           }
         }

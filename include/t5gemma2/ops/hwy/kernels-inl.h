@@ -257,31 +257,32 @@ HWY_INLINE void GemvRange(const float* x, const WT* w, std::size_t ws, int n_row
 // kTileRows activation rows xr against weight rows [c0, c1) (at most kPanelCols of them):
 // out_rows[i][j − c0] = dot(xr[i], row j). The tiles' outputs gather in a small block first:
 // scattered stores into rows that sit far apart would alias the loads (4K aliasing) and stall.
-template <class WT>
+template <int kRows = kTileRows, class WT>
 HWY_INLINE void RowTileRange(const float* const* xr, const WT* w, std::size_t ws, std::size_t K, int c0, int c1,
                              float* const* out_rows) {
-  alignas(64) float block[kTileRows][kPanelCols];
+  alignas(64) float block[kRows][kPanelCols];
   int c = c0;
   for (; c + kTileCols <= c1; c += kTileCols) {
     const WT* wr[kTileCols];
     for (int j = 0; j < kTileCols; ++j) wr[j] = w + std::size_t(c + j) * ws;
-    float out[kTileRows * kTileCols];
-    DotTile<kTileRows, kTileCols>(xr, wr, K, out);
-    for (int i = 0; i < kTileRows; ++i)
+    float out[kRows * kTileCols];
+    DotTile<kRows, kTileCols>(xr, wr, K, out);
+    for (int i = 0; i < kRows; ++i)
       for (int j = 0; j < kTileCols; ++j) block[i][c - c0 + j] = out[i * kTileCols + j];
   }
   for (; c < c1; ++c) {
     const WT* wr[1] = {w + std::size_t(c) * ws};
-    float out[kTileRows];
-    DotTile<kTileRows, 1>(xr, wr, K, out);
-    for (int i = 0; i < kTileRows; ++i) block[i][c - c0] = out[i];
+    float out[kRows];
+    DotTile<kRows, 1>(xr, wr, K, out);
+    for (int i = 0; i < kRows; ++i) block[i][c - c0] = out[i];
   }
-  for (int i = 0; i < kTileRows; ++i) std::copy(block[i], block[i] + (c1 - c0), out_rows[i]);
+  for (int i = 0; i < kRows; ++i) std::copy(block[i], block[i] + (c1 - c0), out_rows[i]);
 }
 
 // The rows xr[0..M) against weight rows [c0, c1) of n_rows: y_rows[r][j − c0] = dot(xr[r], row j).
-// Row tiles of kTileRows run over panels of kPanelCols weight rows kept hot in L2; the rows a
-// tile leaves go through the GEMV tiles.
+// Row tiles of kTileRows run over panels of kPanelCols weight rows kept hot in L2; four rows a
+// full tile leaves take a 4-row tile (a decode step's GQA group of queries reads its keys once),
+// the rest the GEMV tiles.
 template <class WT>
 HWY_INLINE void DotRows(const float* const* xr, int M, const WT* w, std::size_t ws, int n_rows, std::size_t K, int c0, int c1,
                         float* const* y_rows) {
@@ -292,6 +293,14 @@ HWY_INLINE void DotRows(const float* const* xr, int M, const WT* w, std::size_t 
       float* out[kTileRows];
       for (int i = 0; i < kTileRows; ++i) out[i] = y_rows[r + i] + (p0 - c0);
       RowTileRange(xr + r, w, ws, K, p0, p1, out);
+    }
+    if constexpr (kTileRows > 4) {
+      if (r + 4 <= M) {
+        float* out[4];
+        for (int i = 0; i < 4; ++i) out[i] = y_rows[r + i] + (p0 - c0);
+        RowTileRange<4>(xr + r, w, ws, K, p0, p1, out);
+        r += 4;
+      }
     }
     for (; r < M; ++r) GemvRange(xr[r], w, ws, n_rows, K, p0, p1, y_rows[r] + (p0 - c0));
   }
@@ -511,18 +520,25 @@ HWY_NOINLINE inline void GeluMul(float* gate, const float* up, std::size_t n) {
 HWY_NOINLINE inline void AttentionScores(const float* const* queries, int nq, const KeySpan* spans, int n_spans, int dim,
                                          float* scores) {
 #if T5GEMMA2_HWY_VECTOR_KERNELS
-  std::size_t n = 0;
-  for (int s = 0; s < n_spans; ++s) n += std::size_t(spans[s].count);
-  std::vector<float*> rows(static_cast<std::size_t>(nq));
-  std::size_t c0 = 0;  // column of the span's first key
-  for (int s = 0; s < n_spans; ++s) {
-    for (int i = 0; i < nq; ++i) rows[std::size_t(i)] = scores + std::size_t(i) * n + c0;
-    if (spans[s].k_bf16)
-      DotRows(queries, nq, spans[s].k_bf16, spans[s].stride, spans[s].count, std::size_t(dim), 0, spans[s].count, rows.data());
-    else
-      DotRows(queries, nq, spans[s].k, spans[s].stride, spans[s].count, std::size_t(dim), 0, spans[s].count, rows.data());
-    c0 += std::size_t(spans[s].count);
-  }
+  int n = 0;
+  for (int s = 0; s < n_spans; ++s) n += spans[s].count;
+  // Threads take contiguous ranges of keys, in units of kPanelCols (a long decode step has one
+  // query block; inside the encoder's parallel query blocks this runs inline).
+  const int units = (n + kPanelCols - 1) / kPanelCols;
+  parallel_for(units, long(nq) * n * dim, [&](int u0, int u1) {
+    const int k0 = u0 * kPanelCols, k1 = std::min(n, u1 * kPanelCols);
+    std::vector<float*> rows(static_cast<std::size_t>(nq));
+    int first = 0;  // index of the span's first key
+    for (int s = 0; s < n_spans; first += spans[s].count, ++s) {
+      const int lo = std::max(k0, first) - first, hi = std::min(k1, first + spans[s].count) - first;  // span rows
+      if (lo >= hi) continue;
+      for (int i = 0; i < nq; ++i) rows[std::size_t(i)] = scores + std::size_t(i) * std::size_t(n) + std::size_t(first + lo);
+      if (spans[s].k_bf16)
+        DotRows(queries, nq, spans[s].k_bf16, spans[s].stride, spans[s].count, std::size_t(dim), lo, hi, rows.data());
+      else
+        DotRows(queries, nq, spans[s].k, spans[s].stride, spans[s].count, std::size_t(dim), lo, hi, rows.data());
+    }
+  });
 #else
   Reference::attention_scores(queries, nq, spans, n_spans, dim, scores);
 #endif
@@ -588,18 +604,20 @@ HWY_INLINE void PvSpan(const float* const* weights, const VT* values, std::size_
 }
 
 // P·V for kQ queries over the kCols vectors of columns from c0 (with kMasked, one vector whose
-// lanes past `last` are neither loaded nor stored): the kQ × kCols accumulators stay in
-// registers across all keys; per (query, column) one MulAdd per key, keys in order.
+// lanes past `last` are neither loaded nor stored), for the keys of `spans`, whose weights start
+// at weights[q][key0]: the kQ × kCols accumulators stay in registers across these keys; per
+// (query, column) one MulAdd per key, keys in order. `first`: start from 0, else continue the
+// sums stored in outs by the previous block of keys (a store and a load change no bit).
 template <int kQ, int kCols, bool kMasked>
-HWY_INLINE void PvTile(const float* const* weights, float* const* outs, const KeySpan* spans, int n_spans, std::size_t c0,
-                       hn::Mask<DF> last) {
+HWY_INLINE void PvTile(const float* const* weights, float* const* outs, const KeySpan* spans, int n_spans, int key0,
+                       std::size_t c0, hn::Mask<DF> last, bool first) {
   const DF df;
   VF acc[kQ][kCols];
 #pragma GCC unroll 16
   for (int q = 0; q < kQ; ++q)
 #pragma GCC unroll 16
-    for (int b = 0; b < kCols; ++b) acc[q][b] = hn::Zero(df);
-  int key = 0;
+    for (int b = 0; b < kCols; ++b) acc[q][b] = first ? hn::Zero(df) : LoadValues<kMasked>(df, outs[q] + c0 + b * kN, last);
+  int key = key0;
   for (int s = 0; s < n_spans; ++s) {
     if (spans[s].v_bf16)
       PvSpan<kQ, kCols, kMasked>(weights, spans[s].v_bf16, spans[s].stride, spans[s].count, key, c0, last, acc);
@@ -616,27 +634,65 @@ HWY_INLINE void PvTile(const float* const* weights, float* const* outs, const Ke
 
 // All queries over one column chunk of kCols vectors.
 template <int kCols, bool kMasked>
-HWY_INLINE void PvChunk(const float* const* weights, float* const* outs, int nq, const KeySpan* spans, int n_spans,
-                        std::size_t c0, hn::Mask<DF> last) {
+HWY_INLINE void PvChunk(const float* const* weights, float* const* outs, int nq, const KeySpan* spans, int n_spans, int key0,
+                        std::size_t c0, hn::Mask<DF> last, bool first) {
   int i = 0;
-  for (; i + 4 <= nq; i += 4) PvTile<4, kCols, kMasked>(weights + i, outs + i, spans, n_spans, c0, last);
-  for (; i < nq; ++i) PvTile<1, kCols, kMasked>(weights + i, outs + i, spans, n_spans, c0, last);
+  for (; i + 4 <= nq; i += 4) PvTile<4, kCols, kMasked>(weights + i, outs + i, spans, n_spans, key0, c0, last, first);
+  for (; i < nq; ++i) PvTile<1, kCols, kMasked>(weights + i, outs + i, spans, n_spans, key0, c0, last, first);
 }
+
+// Keys per block of P·V: their values (columns of one chunk) stay in L2 while every query passes.
+inline constexpr int kPvBlockKeys = 512;
 #endif
 
 // P·V for queries that see the same keys (twin: Ops<ScalarTarget>::attention_pv).
+// Column chunks (4 vectors, then single vectors, then a masked last vector) are split across
+// threads; each runs the keys in blocks of kPvBlockKeys, all queries per block, so a long list
+// of values is read once per chunk instead of once per 4 queries.
 HWY_NOINLINE inline void AttentionPV(const float* const* weights, float* const* outs, int nq, const KeySpan* spans, int n_spans,
                                      int dim) {
 #if T5GEMMA2_HWY_VECTOR_KERNELS
   const std::size_t d = std::size_t(dim);
   const DF df;
-  const auto all = hn::FirstN(df, kN);
-  // Columns: chunks of 4 vectors (16 accumulators for 4 queries), then single vectors, then a
-  // last partial vector.
+  struct Chunk {
+    std::size_t c0;
+    int vectors;  // 4 or 1; 0: the masked last vector
+  };
+  std::vector<Chunk> chunks;
   std::size_t c0 = 0;
-  for (; c0 + 4 * kN <= d; c0 += 4 * kN) PvChunk<4, false>(weights, outs, nq, spans, n_spans, c0, all);
-  for (; c0 + kN <= d; c0 += kN) PvChunk<1, false>(weights, outs, nq, spans, n_spans, c0, all);
-  if (c0 < d) PvChunk<1, true>(weights, outs, nq, spans, n_spans, c0, hn::FirstN(df, d - c0));
+  for (; c0 + 4 * kN <= d; c0 += 4 * kN) chunks.push_back({c0, 4});
+  for (; c0 + kN <= d; c0 += kN) chunks.push_back({c0, 1});
+  if (c0 < d) chunks.push_back({c0, 0});
+  int n = 0;
+  for (int s = 0; s < n_spans; ++s) n += spans[s].count;
+  parallel_for(int(chunks.size()), long(nq) * n * dim, [&](int ch0, int ch1) {
+    std::vector<KeySpan> block;
+    for (int k0 = 0;; k0 += kPvBlockKeys) {  // at least one pass: no key at all stores zeros
+      const int k1 = std::min(n, k0 + kPvBlockKeys);
+      block.clear();  // the spans' parts inside keys [k0, k1)
+      int first = 0;
+      for (int s = 0; s < n_spans; first += spans[s].count, ++s) {
+        const int lo = std::max(k0, first) - first, hi = std::min(k1, first + spans[s].count) - first;
+        if (lo >= hi) continue;
+        KeySpan part = spans[s];
+        part.count = hi - lo;
+        if (part.v_bf16) part.v_bf16 += std::size_t(lo) * part.stride;
+        else part.v += std::size_t(lo) * part.stride;
+        block.push_back(part);
+      }
+      for (int c = ch0; c < ch1; ++c) {
+        const Chunk& chunk = chunks[std::size_t(c)];
+        const int nb = int(block.size());
+        if (chunk.vectors == 4)
+          PvChunk<4, false>(weights, outs, nq, block.data(), nb, k0, chunk.c0, hn::FirstN(df, kN), k0 == 0);
+        else if (chunk.vectors == 1)
+          PvChunk<1, false>(weights, outs, nq, block.data(), nb, k0, chunk.c0, hn::FirstN(df, kN), k0 == 0);
+        else
+          PvChunk<1, true>(weights, outs, nq, block.data(), nb, k0, chunk.c0, hn::FirstN(df, d - chunk.c0), k0 == 0);
+      }
+      if (k1 >= n) break;
+    }
+  });
 #else
   Reference::attention_pv(weights, outs, nq, spans, n_spans, dim);
 #endif
