@@ -23,6 +23,8 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
+#include <type_traits>
 
 #include "probes.hpp"
 #include "t5gemma2/generate.hpp"
@@ -38,6 +40,11 @@ namespace {
 int threads() {
   const char* t = std::getenv("T5GEMMA2_THREADS");
   return t ? std::max(1, std::atoi(t)) : int(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+// "<what> <SIMD target> <threads>T", the label of every result.
+std::string run_label(const std::string& what) {
+  return what + " " + HwyDynamicTarget::name() + " " + std::to_string(threads()) + "T";
 }
 
 // Rooflines of this machine over the threads used, measured once.
@@ -139,7 +146,7 @@ void encode(benchmark::State& state, const std::string& preset) {
   state.counters["FLOP/s"] = benchmark::Counter(f.linear + f.attention, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["peak_FLOP/s"] = roof.flops;
   state.counters["peak_RSS_GiB"] = peak_rss_gib();
-  state.SetLabel(std::string(weight_type_name<W>()) + " " + HwyDynamicTarget::name() + " " + std::to_string(threads()) + "T");
+  state.SetLabel(run_label(weight_type_name<W>()));
 }
 
 // Bytes one decode step streams: every decoder weight matrix, the LM head, the cross K/V of
@@ -179,7 +186,7 @@ void decode(benchmark::State& state, const std::string& preset) {
       benchmark::Counter(32.0 * decode_bytes_per_token<W>(m.config(), 512, 32), benchmark::Counter::kIsIterationInvariantRate);
   state.counters["read_B/s"] = roof.bytes;
   state.counters["peak_RSS_GiB"] = peak_rss_gib();
-  state.SetLabel(std::string(weight_type_name<W>()) + " " + HwyDynamicTarget::name() + " " + std::to_string(threads()) + "T");
+  state.SetLabel(run_label(weight_type_name<W>()));
 }
 
 template <class W>
@@ -208,7 +215,7 @@ void BM_Vision(benchmark::State& state) {
   state.counters["FLOP/s"] = benchmark::Counter(linear + attention, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["peak_FLOP/s"] = roof.flops;
   state.counters["peak_RSS_GiB"] = peak_rss_gib();
-  state.SetLabel(std::string(weight_type_name<W>()) + " " + HwyDynamicTarget::name() + " " + std::to_string(threads()) + "T");
+  state.SetLabel(run_label(weight_type_name<W>()));
 }
 BENCHMARK_TEMPLATE(BM_Vision, float)->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_Vision, bf16_t)->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
@@ -219,7 +226,9 @@ BENCHMARK_TEMPLATE(BM_Vision, bf16_t)->Unit(benchmark::kSecond)->Iterations(1)->
 //                          peak RSS during the encode and RSS before it (the weights)
 //   BM_AttentionLong/S/F   the attention core of one encoder layer alone (F = 1: full layer,
 //                          0: sliding), 4 heads × 256, one kv head -> its FLOP rate
-//   BM_DecodeLong<W>/S/B   16 greedy steps after an S-token encode; B = 1: bf16 cross K/V
+//   BM_DecodeLong<W>/S/B   16 greedy steps after an S-token encode; B = 1: bf16 cross K/V.
+//                          The cross K/V of every layer, computed once per input before
+//                          the first step, are timed apart (cross_kv_setup_s)
 // S = 8,192 and 32,768 always; 131,072 only with T5GEMMA2_BENCH_128K=1 (about 20 minutes):
 //   T5GEMMA2_BENCH_128K=1 t5gemma2-bench-270m --benchmark_filter='Long.*131072'
 
@@ -255,7 +264,7 @@ void BM_EncodeLong(benchmark::State& state) {
   state.counters["peak_FLOP/s"] = roof.flops;
   state.counters["RSS_before_GiB"] = rss_before;
   state.counters["peak_RSS_GiB"] = peak_rss_gib();
-  state.SetLabel(std::string(weight_type_name<W>()) + " " + HwyDynamicTarget::name() + " " + std::to_string(threads()) + "T");
+  state.SetLabel(run_label(weight_type_name<W>()));
 }
 
 void BM_AttentionLong(benchmark::State& state) {
@@ -275,7 +284,7 @@ void BM_AttentionLong(benchmark::State& state) {
   state.counters["GFLOP"] = flops / 1e9;
   state.counters["FLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["peak_FLOP/s"] = roof.flops;
-  state.SetLabel(std::string(full ? "full" : "sliding") + " " + HwyDynamicTarget::name() + " " + std::to_string(threads()) + "T");
+  state.SetLabel(run_label(full ? "full" : "sliding"));
 }
 
 template <class W>
@@ -287,28 +296,29 @@ void BM_DecodeLong(benchmark::State& state) {
   const bool cross_bf16 = state.range(1) != 0;
   const Tensor& enc = long_encoder_output<W>(s);
   const std::vector<uint8_t> valid(std::size_t(s), 1);
+  using Session = DecoderSession<std::remove_cvref_t<decltype(m)>>;
   constexpr int kSteps = 16;
-  {  // untimed warm-up: the first session's buffers fault their pages in
-    GenerationOptions o;
-    o.max_new_tokens = 2;
-    o.cross_kv_bf16 = cross_bf16;
-    generate_from_encoded(m, {enc}, {valid}, o);
-  }
+  { Session warm(m, enc, valid, cross_bf16); }  // untimed: the first session's buffers fault their pages in
+  double setup_s = 0;
   for (auto _ : state) {
-    GenerationOptions o;
-    o.max_new_tokens = kSteps;
-    o.eos_ids = {-1};  // exactly kSteps steps
-    o.cross_kv_bf16 = cross_bf16;
-    benchmark::DoNotOptimize(generate_from_encoded(m, {enc}, {valid}, o).size());
+    // The cross K/V of all layers (once per input, like the encoder) are timed apart.
+    state.PauseTiming();
+    const auto t0 = std::chrono::steady_clock::now();
+    Session session(m, enc, valid, cross_bf16);
+    setup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    state.ResumeTiming();
+    int token = m.config().decoder_start_token_id;
+    for (int i = 0; i < kSteps; ++i) token = argmax(session.step(token));  // greedy
+    benchmark::DoNotOptimize(token);
   }
   const double bytes = decode_bytes_per_token<W>(m.config(), s, kSteps, cross_bf16 ? 2.0 : 4.0);
   state.counters["tokens/s"] = benchmark::Counter(kSteps, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["cross_kv_setup_s"] = setup_s;
   state.counters["B/token"] = bytes;
   state.counters["stream_B/s"] = benchmark::Counter(kSteps * bytes, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["read_B/s"] = roof.bytes;
   state.counters["peak_RSS_GiB"] = peak_rss_gib();
-  state.SetLabel(std::string(weight_type_name<W>()) + (cross_bf16 ? " cross-kv-bf16 " : " ") + HwyDynamicTarget::name() + " " +
-                 std::to_string(threads()) + "T");
+  state.SetLabel(run_label(std::string(weight_type_name<W>()) + (cross_bf16 ? " cross-kv-bf16" : "")));
 }
 
 void long_sizes(benchmark::internal::Benchmark* b, bool with_flag) {

@@ -250,19 +250,12 @@ Args parse_args(int argc, char** argv) {
 
 template <class W>
 int run(const Args& a) {
-  std::unique_ptr<Model<RuntimeDims, W, HwyDynamicTarget>> model;
-  {
-    StepNotice p("loading " + a.model);
-    using M = Model<RuntimeDims, W, HwyDynamicTarget>;
-    model = a.synthetic_seed < 0 ? std::make_unique<M>(a.model)
-                                 : std::make_unique<M>(load_model_config(a.model),
-                                                       synthetic_checkpoint(uint64_t(a.synthetic_seed), /*with_vision=*/false));
-  }
-  const ModelConfig& c = model->config();
+  // The configuration and the tokenizer first: prompts are checked before the weights load.
+  const ModelConfig c = load_model_config(a.model);
   const Tokenizer tok = load_tokenizer(a.model, c);
 
-  // Tokenize every prompt and check its length before any image or encoder work; then assign
-  // images to prompts by marker count (a single prompt takes them all).
+  // Tokenize every prompt and check its length before any other work; then assign images to
+  // prompts by marker count (a single prompt takes them all).
   const int limit = a.max_input_tokens > 0 ? a.max_input_tokens : c.encoder.max_position_embeddings;
   std::vector<std::vector<int>> ids;
   std::vector<std::size_t> images_of(a.prompts.size());
@@ -288,6 +281,13 @@ int run(const Args& a) {
                      p.size(), c.encoder.max_position_embeddings);
         break;
       }
+  std::unique_ptr<Model<RuntimeDims, W, HwyDynamicTarget>> model;
+  {
+    StepNotice p("loading " + a.model);
+    using M = Model<RuntimeDims, W, HwyDynamicTarget>;
+    model = a.synthetic_seed < 0 ? std::make_unique<M>(a.model)
+                                 : std::make_unique<M>(c, synthetic_checkpoint(uint64_t(a.synthetic_seed), /*with_vision=*/false));
+  }
   std::vector<std::vector<Tensor>> pixels(a.prompts.size());
   for (std::size_t b = 0, next_image = 0; b < a.prompts.size(); ++b)
     for (std::size_t i = 0; i < images_of[b]; ++i, ++next_image) {

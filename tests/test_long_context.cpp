@@ -27,13 +27,18 @@ static std::map<std::string, std::vector<float>> encoder_run(const Model& model,
   Observer observe;
   observe.tensor = [&](const std::string& name, const Tensor& t) { seen[name] = t.data; };
   int reports = 0;
+  double last = 0, total = 0;
   observe.progress = [&](const Progress& p) {
     ++reports;
-    CHECK(p.work_done <= p.work_total * (1 + 1e-12));
+    CHECK(p.work_done >= last);  // never backwards
+    last = p.work_done;
+    total = p.work_total;
   };
   seen["output"] = model.encode_embeddings(model.embed(ids), valid, observe, chunk_rows).data;
   const int layers = int(model.text_weights().encoder.layers.size());
-  CHECK(reports == layers * ((int(ids.size()) + chunk_rows - 1) / chunk_rows));  // one report per chunk and layer
+  // One report per chunk of each of the two passes of every layer, ending at the total.
+  CHECK(reports == 2 * layers * ((int(ids.size()) + chunk_rows - 1) / chunk_rows));
+  CHECK(last == Approx(total).epsilon(1e-12));
   return seen;
 }
 

@@ -65,7 +65,7 @@ inline LayerFlops encoder_layer_flops(const TextConfig& c, LayerType type, int S
 template <class Target, class W>
 inline void encoder_layer(Tensor& h, const TextLayerWeights<W>& layer, const AttentionShape& a, float eps,
                           const std::vector<float>& inv_freq, const EncoderVisibility& visible, int chunk_rows,
-                          const std::function<void(int rows_done)>& on_chunk) {
+                          const std::function<void(int pass, int rows_done)>& on_chunk) {
   const AttentionWeights<W>& w = layer.self_attn;
   const int S = h.rows, kv_width = a.kv_heads * a.head_dim;
 
@@ -79,6 +79,7 @@ inline void encoder_layer(Tensor& h, const TextLayerWeights<W>& layer, const Att
     const KeyValues part = project_keys_values<Target>(x_hat, w, eps, &rope, a.head_dim);  // [n, n_kv·d]
     put_rows(kv.k, r0, part.k);
     put_rows(kv.v, r0, part.v);
+    if (on_chunk) on_chunk(1, r1);
   });
 
   // Pass 2: the rest of the layer, chunk by chunk (rows r0..r1-1 are queries r0..r1-1).
@@ -91,7 +92,7 @@ inline void encoder_layer(Tensor& h, const TextLayerWeights<W>& layer, const Att
       return output_projection<Target>(attention<Target>(q, {{&kv.k, &kv.v}}, visible_to_row, a), w);
     });
     put_rows(h, r0, x);
-    if (on_chunk) on_chunk(r1);
+    if (on_chunk) on_chunk(2, r1);
   });
 }
 
@@ -119,6 +120,8 @@ inline Tensor encoder_forward(Tensor h, const std::vector<uint8_t>& key_valid, c
     const LayerFlops& f = t == LayerType::kSliding ? sliding_flops : full_flops;
     return f.linear + f.attention;
   };
+  // Pass 1 (keys and values) is this share of a layer's linear work: 2·n_kv·d of the outputs.
+  const double kv_linear = 2.0 * S * c.hidden_size * 2.0 * c.num_kv_heads * c.head_dim;
   if (observe.progress)
     for (const auto& layer : w.layers) progress.work_total += layer_work(layer.type);
   for (std::size_t i = 0; i < w.layers.size(); ++i) {
@@ -127,9 +130,11 @@ inline Tensor encoder_forward(Tensor h, const std::vector<uint8_t>& key_valid, c
     const double work = observe.progress ? layer_work(layer.type) : 0.0, work_before = progress.work_done;
     progress.layer = int(i);
     encoder_layer<Target>(h, layer, a, eps, rope.inv_freq(layer.type), sliding ? window_keys : all_keys, chunk_rows,
-                          [&](int rows_done) {
-                            progress.rows_done = rows_done;
-                            progress.work_done = work_before + work * rows_done / S;
+                          [&](int pass, int rows_done) {
+                            const double kv_work = std::min(kv_linear, work);
+                            progress.rows_done = pass == 1 ? 0 : rows_done;
+                            progress.work_done = work_before + (pass == 1 ? kv_work * rows_done / S
+                                                                           : kv_work + (work - kv_work) * rows_done / S);
                             observe(progress);
                           });
     observe("encoder.layer" + std::to_string(i), h);
