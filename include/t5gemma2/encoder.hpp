@@ -12,7 +12,7 @@
 // The largest buffers are then h [S, H] and k, v [S, n_kv·d]; the MLP's [rows, I] intermediates,
 // the queries and the RoPE tables exist for one chunk at a time. Every kernel computes each
 // output element on its own (ops/scalar.hpp), so the chunk size changes no bit of the result
-// (tests/test_long_context.cpp checks chunk_rows = 1, 7, 64 and S).
+// (tests/test_long_context.cpp checks chunk_rows = 1, 7, 64, 499 and S).
 #pragma once
 
 #include <algorithm>
