@@ -36,17 +36,13 @@ static void require_all_ok(const std::vector<Comparison>& cs, std::size_t expect
   }
 }
 
-// max|Δ| of `got` against the golden tensor `name`, within 1e-5 · max(1, max|ref|).
+// `got` against the golden tensor `name` (same element count), within 1e-5 · max(1, max|ref|).
 static void check_close(const SafetensorsFile& golden, const std::string& name, const std::vector<float>& got) {
-  const std::vector<float> ref = to_f32_vector(golden.get(name));
-  REQUIRE(ref.size() == got.size());
-  double max_abs = 0, max_ref = 0;
-  for (std::size_t i = 0; i < ref.size(); ++i) {
-    max_abs = std::max(max_abs, std::fabs(double(got[i]) - ref[i]));
-    max_ref = std::max(max_ref, double(std::fabs(ref[i])));
-  }
-  INFO(name << ": max|Δ| " << max_abs << ", max|ref| " << max_ref << ", rel " << max_abs / std::max(1.0, max_ref));
-  CHECK(max_abs <= 1e-5 * std::max(1.0, max_ref));
+  const TensorEntry& ref = golden.get(name);
+  REQUIRE(std::size_t(ref.numel()) == got.size());
+  ArrayMap one;
+  one[name] = Array{DType::F32, ref.shape, got, {}, {}};
+  require_all_ok(compare_with_golden(one, golden, 1e-5), 1);
 }
 
 TEST_CASE("s270m_text: the 270m preset matches HF layer by layer") {

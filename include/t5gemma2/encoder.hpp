@@ -113,9 +113,13 @@ inline Tensor encoder_forward(Tensor h, const std::vector<uint8_t>& key_valid, c
   }
   observe("encoder.embeddings", h);
 
+  // Work estimates, only for an observer that follows the progress.
   Progress progress{0, int(w.layers.size()), 0, S, 0.0, 0.0};
-  const LayerFlops sliding_flops = encoder_layer_flops(c, LayerType::kSliding, S);
-  const LayerFlops full_flops = encoder_layer_flops(c, LayerType::kFull, S);
+  LayerFlops sliding_flops, full_flops;
+  if (observe.progress) {
+    sliding_flops = encoder_layer_flops(c, LayerType::kSliding, S);
+    full_flops = encoder_layer_flops(c, LayerType::kFull, S);
+  }
   auto layer_work = [&](LayerType t) {
     const LayerFlops& f = t == LayerType::kSliding ? sliding_flops : full_flops;
     return f.linear + f.attention;
