@@ -66,6 +66,23 @@ struct KeyValueBlock {
   int rows() const { return (end < 0 ? stored_rows() : end) - begin; }
 };
 
+// One query's attention weights from its n dots (Ops::attention_softmax). A kernel set that
+// sums the softmax in PyTorch's positional order (hf-bf16: attention_softmax_at) also gets the
+// position of each visible key in the whole key list of `n_keys` keys.
+template <class Target>
+inline void softmax_of_row(float* dots, int n, const AttentionShape& a, const std::vector<KeyInterval>& visible, int n_keys,
+                           std::vector<int>& positions) {
+  const float* softcap = a.softcap ? &*a.softcap : nullptr;
+  if constexpr (requires { Ops<Target>::attention_softmax_at(dots, n, a.scale, softcap, positions.data(), n_keys); }) {
+    positions.clear();
+    for (const KeyInterval& iv : visible)
+      for (int k = iv.begin; k < iv.end; ++k) positions.push_back(k);
+    Ops<Target>::attention_softmax_at(dots, n, a.scale, softcap, positions.data(), n_keys);
+  } else {
+    Ops<Target>::attention_softmax(dots, n, a.scale, softcap);
+  }
+}
+
 // q [T, n_h·d], blocks with Σ K_i keys; visible(t, intervals) fills the key intervals query
 // row t sees (ascending, disjoint) -> out [T, n_h·d]
 //
@@ -88,7 +105,7 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
   std::vector<int> first{0};
   for (const auto& b : blocks) first.push_back(first.back() + b.rows());
   const int n_keys = first.back();
-  const float* softcap = a.softcap ? &*a.softcap : nullptr;
+  const AttentionCall call{n_keys, q.rows, a.heads};
 
   // Key intervals -> runs of rows inside the blocks, for kv head `kv`.
   auto to_spans = [&](const std::vector<KeyInterval>& intervals, int kv, std::vector<KeySpan>& spans) {
@@ -100,10 +117,11 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
         const KeyValueBlock& blk = blocks[b];
         const int row = blk.begin + (lo - first[b]);
         if (blk.k)
-          spans.push_back({blk.k->row(row) + kv * d, blk.v->row(row) + kv * d, std::size_t(blk.k->cols), hi - lo});
+          spans.push_back({blk.k->row(row) + kv * d, blk.v->row(row) + kv * d, std::size_t(blk.k->cols), hi - lo, nullptr,
+                           nullptr, lo, &call});
         else
           spans.push_back({nullptr, nullptr, std::size_t(blk.k_bf16->cols), hi - lo, blk.k_bf16->row(row) + kv * d,
-                           blk.v_bf16->row(row) + kv * d});
+                           blk.v_bf16->row(row) + kv * d, lo, &call});
       }
   };
 
@@ -117,6 +135,7 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
     std::vector<const float*> queries, weight_rows;
     std::vector<float*> out_rows;
     std::vector<float> scores, weights;
+    std::vector<int> positions;
     for (int blk = block_begin; blk < block_end; ++blk) {
       const int t0 = blk * kQueryRows, rows = std::min(kQueryRows, q.rows - t0);
       // The union of the rows' visible keys (sorted, merged) and each interval's offset in it.
@@ -161,7 +180,8 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
               const int c = column(iv.begin);
               weights.insert(weights.end(), row_scores + c, row_scores + c + (iv.end - iv.begin));
             }
-            Ops<Target>::attention_softmax(weights.data() + at.back(), int(weights.size() - at.back()), a.scale, softcap);
+            softmax_of_row<Target>(weights.data() + at.back(), int(weights.size() - at.back()), a, row_intervals[std::size_t(r)],
+                                   n_keys, positions);
           }
         // P·V, batched over the queries that see the same keys (consecutive rows with equal
         // intervals, and always the heads of one row).

@@ -38,6 +38,7 @@ T5GEMMA2_NAMESPACE_BEGIN
 HWY_EXPORT(KernelTargetName);
 HWY_EXPORT(MatMulF32);
 HWY_EXPORT(MatMulBF16);
+HWY_EXPORT(MatMulOneDnnOrder);
 HWY_EXPORT(DotF32);
 HWY_EXPORT(DotBF16);
 HWY_EXPORT(SumF32);
@@ -63,6 +64,9 @@ void HwyDynamicTarget::matmul_raw(const float* x, int rows, const float* w, int 
 }
 void HwyDynamicTarget::matmul_raw(const float* x, int rows, const bf16_t* w, int out, int in, float* y) {
   HWY_DYNAMIC_DISPATCH(MatMulBF16)(x, rows, w, out, in, y);
+}
+void HwyDynamicTarget::matmul_onednn_order_raw(const float* x, int rows, const bf16_t* w, int out, int in, float* y) {
+  HWY_DYNAMIC_DISPATCH(MatMulOneDnnOrder)(x, rows, w, out, in, y);
 }
 void HwyDynamicTarget::axpy(float a, const float* x, float* y, std::size_t n) { HWY_DYNAMIC_DISPATCH(Axpy)(a, x, y, n); }
 void HwyDynamicTarget::rms_norm(const float* x, const float* w, std::size_t n, float eps, float* y) {

@@ -252,7 +252,11 @@ struct Comparison {
   double max_ref = 0;      // max |ref| over the compared rows
   double tolerance = 0;    // allowed max_abs
   int64_t mismatches = 0;  // exact tensors: differing elements
+  int64_t compared = 0;    // f32 tensors: values compared
+  int64_t identical = 0;   //   of which bit-identical to the golden
   bool ok = true;
+
+  double identical_share() const { return compared ? double(identical) / double(compared) : 1.0; }
 };
 
 // Rows excluded from the comparison: encoder rows of padding tokens (their values are
@@ -293,6 +297,8 @@ inline std::vector<Comparison> compare_with_golden(const ArrayMap& out, const Sa
       for (std::size_t i = 0; i < r.size(); ++i) {
         if (!keep.empty() && !keep[i / row_len]) continue;
         c.max_abs = std::max(c.max_abs, double(std::fabs(a.f32[i] - r[i])));
+        ++c.compared;
+        c.identical += bits_from_f32(a.f32[i]) == bits_from_f32(r[i]);
         c.max_ref = std::max(c.max_ref, double(std::fabs(r[i])));
         if (std::isnan(a.f32[i]) != std::isnan(r[i])) c.max_abs = INFINITY;
       }
@@ -317,8 +323,9 @@ inline void print_comparisons(const std::vector<Comparison>& cs, std::FILE* f = 
     if (c.mismatches < 0) std::fprintf(f, "%-40s SHAPE MISMATCH\n", c.name.c_str());
     else if (c.exact) std::fprintf(f, "%-40s %s  exact: %lld mismatches\n", c.name.c_str(), c.ok ? "ok  " : "FAIL", (long long)c.mismatches);
     else
-      std::fprintf(f, "%-40s %s  max|d| %.3e  (max|ref| %.3e, tol %.1e, rel %.2e)\n", c.name.c_str(), c.ok ? "ok  " : "FAIL",
-                   c.max_abs, c.max_ref, c.tolerance, c.max_abs / std::max(1.0, c.max_ref));
+      std::fprintf(f, "%-40s %s  max|d| %.3e  (max|ref| %.3e, tol %.1e, rel %.2e)  bit-identical %.4f%%\n", c.name.c_str(),
+                   c.ok ? "ok  " : "FAIL", c.max_abs, c.max_ref, c.tolerance, c.max_abs / std::max(1.0, c.max_ref),
+                   100.0 * c.identical_share());
   }
 }
 

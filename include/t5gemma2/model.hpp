@@ -1,9 +1,11 @@
 // t5gemma2 — the whole model: T5Gemma2ForConditionalGeneration.
 //
-//   Model<Dims, W, Target>
-//     Dims   model size: RuntimeDims (from config.json) or Preset270m / Preset1b / Preset4b
-//     W      weight storage: float or bf16_t (activations are always f32)
-//     Target kernels: ScalarTarget (the reference)
+//   Model<Dims, W, Target, Precision>
+//     Dims      model size: RuntimeDims (from config.json) or Preset270m / Preset1b / Preset4b
+//     W         weight storage: float or bf16_t
+//     Target    kernels: ScalarTarget (the reference), HwyDynamicTarget, HwyStaticTarget
+//     Precision F32 (activations f32, the default) or HfBf16 (transformers' bf16 path; W = bf16_t)
+//               (precision.hpp: the policy chooses the kernel set, the layer code is the same)
 //
 // Forward pass, top to bottom (spec §3–§6):
 //   x  = embed_tokens(encoder ids)           [S, H]   (+ image features at image-token rows)
@@ -15,6 +17,7 @@
 
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "t5gemma2/checkpoint.hpp"
@@ -23,14 +26,20 @@
 #include "t5gemma2/dims.hpp"
 #include "t5gemma2/embedding.hpp"
 #include "t5gemma2/encoder.hpp"
+#include "t5gemma2/precision.hpp"
 #include "t5gemma2/vision.hpp"
 
 T5GEMMA2_NAMESPACE_BEGIN
 
-template <class Dims = RuntimeDims, class W = float, class Target = ScalarTarget>
+template <class Dims = RuntimeDims, class W = float, class SimdTarget = ScalarTarget, class Precision = F32>
 class Model {
+  static_assert(!std::is_same_v<Precision, HfBf16> || std::is_same_v<W, bf16_t>,
+                "the hf-bf16 precision policy needs bf16 weights (W = bf16_t)");
+
  public:
   using WeightType = W;
+  using PrecisionType = Precision;
+  using Target = PrecisionKernels<SimdTarget, Precision>;  // the kernel set every layer runs on
   using TargetType = Target;
 
   // Loads DIR/config.json (+ generation_config.json) and the safetensors checkpoint in DIR.
@@ -53,6 +62,18 @@ class Model {
     checkpoint_->finish();
     encoder_rope_ = Rope(config_.encoder);
     decoder_rope_ = Rope(config_.decoder);
+    if constexpr (std::is_same_v<Precision, HfBf16>) {
+      // model.to(torch.bfloat16) rounds every floating-point parameter AND buffer: norm weights,
+      // biases, the eoi embedding, and the RoPE inv_freq buffers (the angles are then
+      // bf16(inv_freq) · position in f32).
+      const auto round = [](std::vector<float>& v) { round_to_bf16(v.data(), v.size()); };
+      for_each_vector(text_, round);
+      for_each_vector(vision_, round);
+      for (Rope* r : {&encoder_rope_, &decoder_rope_}) {
+        round(r->local_inv_freq);
+        round(r->global_inv_freq);
+      }
+    }
   }
 
  public:
@@ -66,7 +87,9 @@ class Model {
 
   // ids [n] -> [n, H]
   Tensor embed(const std::vector<int>& ids) const {
-    return embed_tokens(ids, text_.embed_tokens, text_.eoi_embedding, config_.eoi_token_id);
+    Tensor x = embed_tokens(ids, text_.embed_tokens, text_.eoi_embedding, config_.eoi_token_id);
+    store_activations<Target>(x);  // hf-bf16: E[id] · bf16(√H) rounded
+    return x;
   }
 
   // Vision path for one image: pixel_values [3, size·size] -> image features [T, H]
@@ -77,7 +100,9 @@ class Model {
     check(pixel_values.rows == 3 && pixel_values.cols == size * size, [&] {
       return "pixel_values must be [3, " + std::to_string(size) + ", " + std::to_string(size) + "] for this model";
     });
-    const Tensor states = vision_tower<Target>(pixel_values, vision_, config_.vision);
+    Tensor pixels = pixel_values;
+    store_activations<Target>(pixels);  // hf-bf16: SigLIP casts pixel_values to the model dtype
+    const Tensor states = vision_tower<Target>(pixels, vision_, config_.vision);
     observe("vision.last_hidden_state", states);
     Tensor features = project_image<Target>(states, vision_, config_);
     observe("vision.projected", features);

@@ -25,6 +25,7 @@
 #include "t5gemma2/encoder.hpp"
 #include "t5gemma2/decoder.hpp"
 #include "t5gemma2/vision.hpp"
+#include "t5gemma2/precision.hpp"
 #include "t5gemma2/model.hpp"
 #include "t5gemma2/kv_cache.hpp"
 #include "t5gemma2/generate.hpp"

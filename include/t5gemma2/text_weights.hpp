@@ -53,6 +53,19 @@ struct TextWeights {
   StackWeights<W> decoder;
 };
 
+// fn(v) for every WeightVector (norm weights, the eoi embedding).
+template <class W, class Fn>
+inline void for_each_vector(TextWeights<W>& t, Fn&& fn) {
+  fn(t.eoi_embedding);
+  for (StackWeights<W>* s : {&t.encoder, &t.decoder}) {
+    for (TextLayerWeights<W>& l : s->layers)
+      for (WeightVector* v : {&l.pre_self_attn_layernorm, &l.self_attn.q_norm, &l.self_attn.k_norm, &l.post_self_attn_layernorm,
+                              &l.pre_feedforward_layernorm, &l.post_feedforward_layernorm})
+        fn(*v);
+    fn(s->norm);
+  }
+}
+
 template <class W>
 inline StackWeights<W> load_stack(Checkpoint& ckpt, const std::string& prefix, const TextConfig& c) {
   const int h = c.hidden_size, d = c.head_dim, q_width = c.num_heads * d, kv_width = c.num_kv_heads * d;

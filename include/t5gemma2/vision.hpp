@@ -19,6 +19,7 @@
 #include "t5gemma2/config.hpp"
 #include "t5gemma2/masks.hpp"
 #include "t5gemma2/attention.hpp"
+#include "t5gemma2/precision.hpp"
 #include "t5gemma2/mlp.hpp"
 #include "t5gemma2/layers.hpp"
 #include "t5gemma2/norm.hpp"
@@ -54,6 +55,22 @@ struct VisionWeights {
   WeightVector mm_soft_emb_norm;        // [Hv]
   WeightMatrix<W> mm_input_projection;  // [H, Hv] (the file stores [Hv, H]; transposed on load)
 };
+
+// fn(v) for every WeightVector (biases, LayerNorm and projector-norm weights).
+template <class W, class Fn>
+inline void for_each_vector(VisionWeights<W>& w, Fn&& fn) {
+  fn(w.patch_embedding.bias);
+  for (VisionLayerWeights<W>& l : w.layers) {
+    for (LayerNormWeights* n : {&l.layer_norm1, &l.layer_norm2}) {
+      fn(n->weight);
+      fn(n->bias);
+    }
+    for (Linear<W>* lin : {&l.q_proj, &l.k_proj, &l.v_proj, &l.out_proj, &l.fc1, &l.fc2}) fn(lin->bias);
+  }
+  fn(w.post_layernorm.weight);
+  fn(w.post_layernorm.bias);
+  fn(w.mm_soft_emb_norm);
+}
 
 template <class W>
 inline Linear<W> load_linear(Checkpoint& ckpt, const std::string& name, int out, int in) {
@@ -107,8 +124,7 @@ inline void layer_norm_rows(Tensor& x, const LayerNormWeights& w, float eps) {
 template <class Target, class W>
 inline Tensor linear(const Tensor& x, const Linear<W>& l) {
   Tensor y;
-  Ops<Target>::matmul(x, l.weight, y);
-  for (int r = 0; r < y.rows; ++r) Ops<Target>::add(l.bias.data(), y.row(r), std::size_t(y.cols));
+  matmul_bias<Target>(x, l.weight, l.bias, y);
   return y;
 }
 
@@ -147,8 +163,11 @@ template <class Target, class W>
 inline Tensor vision_tower(const Tensor& pixels, const VisionWeights<W>& w, const VisionConfig& c) {
   const float eps = float(c.layer_norm_eps);
   Tensor h = linear<Target>(unfold_patches(pixels, c.image_size, c.patch_size), w.patch_embedding);  // [N, Hv]
-  for (int n = 0; n < h.rows; ++n)
-    for (int i = 0; i < h.cols; ++i) h.at(n, i) += to_f32(w.position_embedding.row(n)[i]);  // once per image
+  std::vector<float> position(std::size_t(h.cols));  // [Hv]
+  for (int n = 0; n < h.rows; ++n) {
+    for (int i = 0; i < h.cols; ++i) position[std::size_t(i)] = to_f32(w.position_embedding.row(n)[i]);
+    Ops<Target>::add(position.data(), h.row(n), std::size_t(h.cols));
+  }
   for (const VisionLayerWeights<W>& layer : w.layers) {
     Tensor x_hat = h;
     layer_norm_rows<Target>(x_hat, layer.layer_norm1, eps);
@@ -163,8 +182,9 @@ inline Tensor vision_tower(const Tensor& pixels, const VisionWeights<W>& w, cons
   return h;
 }
 
-// Average pooling of the patch grid, k×k windows, tokens row-major; the window is summed in
-// row-major order and divided by k² (as PyTorch's avg_pool2d). [N, Hv] -> [N / k², Hv]
+// Average pooling of the patch grid, k×k windows, tokens row-major; the window is summed in f32
+// in row-major order and divided by k² (as PyTorch's avg_pool2d, whose bf16 kernel also sums in
+// f32 and rounds the mean once). [N, Hv] -> [N / k², Hv]
 template <class Target>
 inline Tensor average_pool_patches(const Tensor& v, int patches_per_side, int kernel) {
   const int side = patches_per_side / kernel;
@@ -174,10 +194,12 @@ inline Tensor average_pool_patches(const Tensor& v, int patches_per_side, int ke
       float* o = out.row(r * side + c);
       for (int dy = 0; dy < kernel; ++dy)
         for (int dx = 0; dx < kernel; ++dx) {
-          Ops<Target>::add(v.row((r * kernel + dy) * patches_per_side + c * kernel + dx), o, std::size_t(v.cols));
+          const float* x = v.row((r * kernel + dy) * patches_per_side + c * kernel + dx);
+          for (int i = 0; i < v.cols; ++i) o[i] += x[i];
         }
       for (int i = 0; i < v.cols; ++i) o[i] /= float(kernel * kernel);
     }
+  store_activations<Target>(out);
   return out;
 }
 

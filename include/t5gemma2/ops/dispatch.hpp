@@ -34,6 +34,11 @@ struct HwyDynamicTarget {
   }
   static void matmul_raw(const float* x, int rows, const float* w, int out, int in, float* y);
   static void matmul_raw(const float* x, int rows, const bf16_t* w, int out, int in, float* y);
+  static void matmul_onednn_order(const Tensor& x, const WeightMatrix<bf16_t>& w, Tensor& y) {
+    y = Tensor(x.rows, w.rows);
+    matmul_onednn_order_raw(x.data.data(), x.rows, w.data, w.rows, w.cols, y.data.data());
+  }
+  static void matmul_onednn_order_raw(const float* x, int rows, const bf16_t* w, int out, int in, float* y);
   static void axpy(float a, const float* x, float* y, std::size_t n);
   static void rms_norm(const float* x, const float* w, std::size_t n, float eps, float* y);
   static void gelu(float* x, std::size_t n);

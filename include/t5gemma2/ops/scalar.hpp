@@ -35,6 +35,15 @@ struct Ops<Target> : Target {};
 // `stride` elements apart (the rows of a [K, n_kv·d] tensor, offset to the head). Keys and
 // values stored as bf16 (the optional bf16 cross K/V) come as k_bf16, v_bf16 instead, k and v
 // null; they are widened exactly to f32 and enter the same arithmetic.
+// The shape of the whole attention call a span belongs to: the f32 kernels ignore it; the
+// hf-bf16 kernels need it to pick PyTorch's summation order (precision.hpp).
+struct AttentionCall {
+  int keys = 0;        // keys in the call's whole key list (every block, masked keys included)
+  int query_rows = 0;  // query rows (tokens) of the call
+  int heads = 0;       // query heads
+};
+
+// `first`: index of the span's first key in the call's whole key list.
 struct KeySpan {
   const float* k = nullptr;
   const float* v = nullptr;
@@ -42,6 +51,8 @@ struct KeySpan {
   int count = 0;
   const bf16_t* k_bf16 = nullptr;
   const bf16_t* v_bf16 = nullptr;
+  int first = 0;
+  const AttentionCall* call = nullptr;
 };
 
 // cap · tanh(x / cap), rounded step by step as PyTorch does (divide, tanh, multiply).
@@ -54,6 +65,28 @@ inline float gelu_tanh(float u) {
   const float kKappa = 0.044715f;
   const float inner = kSqrt2OverPi * (u + kKappa * u * u * u);
   return 0.5f * u * (1.0f + tanh_canonical(inner));
+}
+
+// oneDNN's order for a bf16 GEMM (the kernel PyTorch runs bf16 Linear layers and large bf16
+// matmuls on, CPU with AVX512-BF16; the hf-bf16 policy, precision.hpp): the K axis in blocks of
+// onednn_k_block(K) elements, each block summed from 0 over element pairs (2j+1 then 2j, one
+// fma each: the product of two bf16 values is exact, as in VDPBF16PS), the block sums added in
+// order. Measured against torch 1.13 for K from 64 to 6,912 (tools/probe_torch_bf16.py).
+inline int onednn_k_block(int k) { return k <= 512 ? k : k <= 1024 ? 512 : 1024; }
+
+template <class B>
+inline float dot_onednn_order(const float* x, const B* w, int k, int kb) {
+  float total = 0;
+  for (int k0 = 0; k0 < k; k0 += kb) {
+    float acc = 0;
+    const int k1 = std::min(k, k0 + kb);
+    for (int j = k0; j < k1; j += 2) {
+      if (j + 1 < k1) acc = std::fma(x[j + 1], to_f32(w[j + 1]), acc);
+      acc = std::fma(x[j], to_f32(w[j]), acc);
+    }
+    total = k0 == 0 ? acc : total + acc;
+  }
+  return total;
 }
 
 template <>
@@ -77,6 +110,16 @@ struct Ops<ScalarTarget> {
         float* yr = y.row(r);
         for (int o = begin; o < end; ++o) yr[o] = dot(xr, w.row(o), std::size_t(w.cols));
       }
+    });
+  }
+
+  // y[r, o] = dot_onednn_order(x[r, :], w[o, :]) in f32 (not rounded). x [R, in], w [out, in].
+  static void matmul_onednn_order(const Tensor& x, const WeightMatrix<bf16_t>& w, Tensor& y) {
+    y = Tensor(x.rows, w.rows);
+    const int kb = onednn_k_block(w.cols);
+    parallel_for(w.rows, long(x.rows) * w.rows * w.cols, [&](int begin, int end) {
+      for (int r = 0; r < x.rows; ++r)
+        for (int o = begin; o < end; ++o) y.row(r)[o] = dot_onednn_order(x.row(r), w.row(o), w.cols, kb);
     });
   }
 
@@ -133,6 +176,11 @@ struct Ops<ScalarTarget> {
   // gate[i] = gelu_tanh(gate[i]) · up[i]   (GeGLU)
   static void gelu_mul(float* gate, const float* up, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) gate[i] = gelu_tanh(gate[i]) * up[i];
+  }
+
+  // y[i] = tanh(x[i]), canonical (ops/math.hpp)
+  static void tanh_row(const float* x, std::size_t n, float* y) {
+    for (std::size_t i = 0; i < n; ++i) y[i] = tanh_canonical(x[i]);
   }
 
   // x[i] = soft_cap(x[i], cap)   (final logit soft-capping)

@@ -363,6 +363,62 @@ HWY_NOINLINE inline void MatMulF32(const float* x, int M, const float* w, int N,
 HWY_NOINLINE inline void MatMulBF16(const float* x, int M, const bf16_t* w, int N, int K, float* y) {
   MatMulKernel(x, M, w, N, K, y);
 }
+// ---- matmul in oneDNN's bf16 order (the hf-bf16 policy) -------------------------------------
+//
+// y[r, o] = dot_onednn_order(x[r], w[o]) (ops/scalar.hpp): per output a sequential chain of fmas
+// over k, so the lanes hold ROWS, not k: x is transposed into xt[k][lane] for kN rows at a time,
+// each weight is broadcast, and kOuts outputs run side by side (independent chains).
+#if T5GEMMA2_HWY_VECTOR_KERNELS
+inline constexpr int kOneDnnOuts = 8;
+
+// Rows r0..r0+kN of x against weight rows o0..o0+n_o (n_o ≤ kOneDnnOuts): out[o][lane].
+HWY_INLINE void OneDnnOrderTile(const float* xt, const bf16_t* w, int K, int kb, int o0, int n_o, float* out) {
+  const DF d;
+  VF total[kOneDnnOuts], acc[kOneDnnOuts];
+  for (int k0 = 0; k0 < K; k0 += kb) {
+    const int k1 = std::min(K, k0 + kb);
+    for (int o = 0; o < kOneDnnOuts; ++o) acc[o] = hn::Zero(d);
+    for (int j = k0; j < k1; j += 2) {
+      for (int step = (j + 1 < k1 ? 1 : 0); step >= 0; --step) {  // element j+1, then j
+        const VF xv = hn::LoadU(d, xt + std::size_t(j + step) * kN);
+        for (int o = 0; o < n_o; ++o)
+          acc[o] = hn::MulAdd(xv, hn::Set(d, to_f32(w[std::size_t(o0 + o) * std::size_t(K) + std::size_t(j + step)])), acc[o]);
+      }
+    }
+    for (int o = 0; o < n_o; ++o) total[o] = k0 == 0 ? acc[o] : hn::Add(total[o], acc[o]);
+  }
+  for (int o = 0; o < n_o; ++o) hn::StoreU(total[o], d, out + std::size_t(o) * kN);
+}
+#endif
+
+HWY_NOINLINE inline void MatMulOneDnnOrder(const float* x, int M, const bf16_t* w, int N, int K, float* y) {
+#if T5GEMMA2_HWY_VECTOR_KERNELS
+  const int kb = onednn_k_block(K);
+  const int blocks = (M + int(kN) - 1) / int(kN);
+  std::vector<float> xt(std::size_t(blocks) * std::size_t(K) * kN, 0.0f);  // [block][k][lane]
+  for (int r = 0; r < M; ++r)
+    for (int k = 0; k < K; ++k)
+      xt[(std::size_t(r / int(kN)) * std::size_t(K) + std::size_t(k)) * kN + std::size_t(r % int(kN))] = x[std::size_t(r) * std::size_t(K) + std::size_t(k)];
+  const int units = (N + kOneDnnOuts - 1) / kOneDnnOuts;
+  parallel_for(units, long(M) * N * K, [&](int u0, int u1) {
+    HWY_ALIGN float out[kOneDnnOuts * kN];
+    for (int u = u0; u < u1; ++u) {
+      const int o0 = u * kOneDnnOuts, n_o = std::min(kOneDnnOuts, N - o0);
+      for (int b = 0; b < blocks; ++b) {
+        OneDnnOrderTile(xt.data() + std::size_t(b) * std::size_t(K) * kN, w, K, kb, o0, n_o, out);
+        for (int l = 0; l < int(kN) && b * int(kN) + l < M; ++l)
+          for (int o = 0; o < n_o; ++o) y[std::size_t(b * int(kN) + l) * std::size_t(N) + std::size_t(o0 + o)] = out[std::size_t(o) * kN + std::size_t(l)];
+      }
+    }
+  });
+#else
+  Tensor xs(M, K), ys;
+  std::copy(x, x + std::size_t(M) * std::size_t(K), xs.data.begin());
+  Reference::matmul_onednn_order(xs, WeightMatrix<bf16_t>{w, N, K}, ys);
+  std::copy(ys.data.begin(), ys.data.end(), y);
+#endif
+}
+
 HWY_NOINLINE inline float DotF32(const float* a, const float* b, std::size_t n) { return DotKernel(a, b, n); }
 HWY_NOINLINE inline float DotBF16(const float* a, const bf16_t* b, std::size_t n) { return DotKernel(a, b, n); }
 
@@ -724,6 +780,11 @@ struct HighwayTarget {
   }
   static void gelu_mul(float* gate, const float* up, std::size_t n) { GeluMul(gate, up, n); }
   static void soft_cap(float* x, std::size_t n, float cap) { SoftCap(x, n, cap); }
+  static void tanh_row(const float* x, std::size_t n, float* y) { TanhRow(x, n, y); }
+  static void matmul_onednn_order(const Tensor& x, const WeightMatrix<bf16_t>& w, Tensor& y) {
+    y = Tensor(x.rows, w.rows);
+    MatMulOneDnnOrder(x.data.data(), x.rows, w.data, w.rows, w.cols, y.data.data());
+  }
   static void attention_scores(const float* const* queries, int nq, const KeySpan* spans, int n_spans, int d, float* scores) {
     AttentionScores(queries, nq, spans, n_spans, d, scores);
   }
