@@ -2,7 +2,7 @@
 //
 //   t5gemma2 [--model DIR] [--image PATH]... [--prompt TEXT]... [--prompt-file F [--whole-file]]
 //            [--max-input-tokens N] [--max-new-tokens N] [--temperature T] [--top-k K]
-//            [--top-p P] [--seed S] [--threads N] [--target NAME] [--bf16] [--cross-kv-bf16]
+//            [--top-p P] [--seed S] [--threads N] [--target NAME] [--precision P] [--cross-kv-bf16]
 //            [--synthetic-seed S]
 //
 // Without --model it runs the demo model bundled in the repository (models/demo).
@@ -34,7 +34,7 @@ using namespace t5gemma2;
 const char* kUsage =
     "usage: t5gemma2 [--model DIR] [--image PATH]... [--prompt TEXT]... [--prompt-file F [--whole-file]]\n"
     "                [--max-input-tokens N] [--max-new-tokens N] [--temperature T] [--top-k K]\n"
-    "                [--top-p P] [--seed S] [--threads N] [--target NAME] [--bf16] [--cross-kv-bf16]\n"
+    "                [--top-p P] [--seed S] [--threads N] [--target NAME] [--precision P] [--cross-kv-bf16]\n"
     "                [--synthetic-seed S]\n"
     "\n"
     "Generates text with a T5Gemma 2 checkpoint (config.json, model.safetensors, tokenizer.model).\n"
@@ -55,7 +55,11 @@ const char* kUsage =
     "  --threads N         worker threads (default: all cores); results do not depend on it\n"
     "  --target NAME       SIMD kernels: a name listed below, or 'scalar' for the reference\n"
     "                      (default: the first, the best this CPU runs); results are identical\n"
-    "  --bf16              keep the weights as bfloat16 (half the memory)\n"
+    "  --precision P       f32 (default): f32 weights and activations, the reference;\n"
+    "                      bf16-weights: weights kept as bfloat16 (half the memory), f32\n"
+    "                      activations; hf-bf16: what transformers computes after\n"
+    "                      model.to(torch.bfloat16) on a CPU, bit for bit (docs/numerics.md)\n"
+    "  --bf16              same as --precision bf16-weights\n"
     "  --cross-kv-bf16     store the decoder's cross keys/values as bfloat16: half the bytes a\n"
     "                      step reads on long inputs; NOT bit-exact with the reference\n"
     "  --synthetic-seed S  generate the weights (synth-weights-v1, seed S) instead of reading\n"
@@ -155,7 +159,7 @@ struct Args {
   SamplingOptions sampling;
   int threads = 0;
   std::string target;
-  bool bf16 = false;
+  std::string precision = "f32";
   bool cross_kv_bf16 = false;
   bool whole_file = false;
   std::vector<std::string> prompt_files;
@@ -225,7 +229,11 @@ Args parse_args(int argc, char** argv) {
     } else if (f == "--target") {
       a.target = value();
     } else if (f == "--bf16") {
-      a.bf16 = true;
+      a.precision = "bf16-weights";
+    } else if (f == "--precision") {
+      a.precision = value();
+      if (a.precision != "f32" && a.precision != "bf16-weights" && a.precision != "hf-bf16")
+        bad_usage("--precision must be f32, bf16-weights or hf-bf16, not '" + a.precision + "'");
     } else {
       bad_usage("unknown argument '" + f + "'");
     }
@@ -248,7 +256,7 @@ Args parse_args(int argc, char** argv) {
   return a;
 }
 
-template <class W>
+template <class W, class Precision>
 int run(const Args& a) {
   // The configuration and the tokenizer first: prompts are checked before the weights load.
   const ModelConfig c = load_model_config(a.model);
@@ -281,10 +289,10 @@ int run(const Args& a) {
                      p.size(), c.encoder.max_position_embeddings);
         break;
       }
-  std::unique_ptr<Model<RuntimeDims, W, HwyDynamicTarget>> model;
+  using M = Model<RuntimeDims, W, HwyDynamicTarget, Precision>;
+  std::unique_ptr<M> model;
   {
     StepNotice p("loading " + a.model);
-    using M = Model<RuntimeDims, W, HwyDynamicTarget>;
     model = a.synthetic_seed < 0 ? std::make_unique<M>(a.model)
                                  : std::make_unique<M>(c, synthetic_checkpoint(uint64_t(a.synthetic_seed), /*with_vision=*/false));
   }
@@ -353,7 +361,8 @@ int main(int argc, char** argv) {
     bad_usage(std::string("--target: ") + e.what());
   }
   try {
-    return args.bf16 ? run<bf16_t>(args) : run<float>(args);
+    if (args.precision == "hf-bf16") return run<bf16_t, HfBf16>(args);
+    return args.precision == "bf16-weights" ? run<bf16_t, F32>(args) : run<float, F32>(args);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "t5gemma2: error: %s\n", e.what());
     return 1;

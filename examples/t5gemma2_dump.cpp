@@ -2,7 +2,8 @@
 // and optionally compare with a golden file.
 //
 //   t5gemma2-dump --model DIR [--inputs FILE.safetensors] [--image PATH]... --out FILE.safetensors
-//                 [--compare GOLDEN.safetensors] [--tolerance REL] [--max-new-tokens N] [--bf16]
+//                 [--compare GOLDEN.safetensors] [--tolerance REL] [--max-new-tokens N]
+//                 [--precision f32|bf16-weights|hf-bf16]
 //                 [--synthetic-seed S] [--threads N] [--target NAME]
 //
 // Exit status: 0 ok, 1 a compared tensor is past tolerance, 2 bad arguments or input.
@@ -22,7 +23,8 @@ namespace {
 void usage(std::FILE* f) {
   std::fprintf(f,
                "usage: t5gemma2-dump --model DIR [--inputs FILE.safetensors] [--image PATH]... --out FILE.safetensors\n"
-               "                     [--compare GOLDEN.safetensors] [--tolerance REL] [--max-new-tokens N] [--bf16]\n"
+               "                     [--compare GOLDEN.safetensors] [--tolerance REL] [--max-new-tokens N]\n"
+               "                     [--precision f32|bf16-weights|hf-bf16]\n"
                "                     [--synthetic-seed S] [--threads N] [--target NAME]\n"
                "Runs every case found in --inputs (text.*, mm.*) and writes the golden-named outputs;\n"
                "Greedy generation (KV cache, stop at EOS or N new tokens, default 20; 0 = off) writes\n"
@@ -30,7 +32,10 @@ void usage(std::FILE* f) {
                "--image (repeatable) preprocesses image files into image.pixel_values [n, 3, S, S].\n"
                "--compare prints max |diff| per tensor (padding rows excluded) and exits 1 past\n"
                "REL * max(1, max|ref|) (default REL 1e-5); masks must match exactly.\n"
-               "--bf16 stores the weights as bfloat16 (activations stay f32).\n"
+               "--precision: f32 (default); bf16-weights keeps the weights as bfloat16 (activations stay\n"
+               "f32; --bf16 is the same); hf-bf16 reproduces transformers' bfloat16 CPU run (compare with\n"
+               "bf16 goldens: default REL then 2^-7, two bf16 steps of max|ref|; every tensor also reports\n"
+               "the share of its values bit-identical to the golden).\n"
                "--synthetic-seed S generates the weights (synth-weights-v1, seed S; the full-size goldens\n"
                "use 0) instead of reading DIR/model.safetensors: DIR needs only config.json.\n"
                "--threads N worker threads (default: all cores); --target NAME the SIMD kernels, one of\n"
@@ -40,11 +45,11 @@ void usage(std::FILE* f) {
   std::fprintf(f, "SIMD targets of this build on this CPU: %s\n", targets.c_str());
 }
 
-template <class W>
+template <class W, class Precision>
 int run(const std::string& model_dir, const std::string& inputs_path, const std::string& out_path,
         const std::string& compare_path, double tolerance, const std::vector<std::string>& images, int max_new_tokens,
         long long synthetic_seed) {
-  using M = t5gemma2::Model<t5gemma2::RuntimeDims, W, t5gemma2::HwyDynamicTarget>;
+  using M = t5gemma2::Model<t5gemma2::RuntimeDims, W, t5gemma2::HwyDynamicTarget, Precision>;
   const M model = synthetic_seed < 0 ? M(model_dir)
                                      : M(t5gemma2::load_model_config(model_dir),
                                          t5gemma2::synthetic_checkpoint(uint64_t(synthetic_seed), /*with_vision=*/true));
@@ -72,8 +77,14 @@ int run(const std::string& model_dir, const std::string& inputs_path, const std:
   const auto cs = t5gemma2::compare_with_golden(out, golden, tolerance);
   t5gemma2::print_comparisons(cs);
   int failed = 0;
-  for (const auto& c : cs) failed += !c.ok;
-  std::printf("%zu tensors compared, %d past tolerance\n", cs.size(), failed);
+  long long values = 0, identical = 0;
+  for (const auto& c : cs) {
+    failed += !c.ok;
+    values += c.compared;
+    identical += c.identical;
+  }
+  std::printf("%zu tensors compared, %d past tolerance; %lld of %lld values bit-identical (%.4f%%)\n", cs.size(), failed,
+              identical, values, values ? 100.0 * double(identical) / double(values) : 100.0);
   return failed ? 1 : 0;
 }
 
@@ -82,10 +93,10 @@ int run(const std::string& model_dir, const std::string& inputs_path, const std:
 int main(int argc, char** argv) {
   std::string model, inputs, out, compare;
   std::vector<std::string> images;
-  double tolerance = 1e-5;
+  double tolerance = -1;
   int max_new_tokens = 20;
   long long synthetic_seed = -1;
-  bool bf16 = false;
+  std::string precision = "f32";
   int threads = 0;
   std::string target;
   for (int i = 1; i < argc; ++i) {
@@ -104,7 +115,8 @@ int main(int argc, char** argv) {
     else if (a == "--tolerance") tolerance = std::atof(value().c_str());
     else if (a == "--image") images.push_back(value());
     else if (a == "--max-new-tokens") max_new_tokens = std::atoi(value().c_str());
-    else if (a == "--bf16") bf16 = true;
+    else if (a == "--bf16") precision = "bf16-weights";
+    else if (a == "--precision") precision = value();
     else if (a == "--threads") threads = std::atoi(value().c_str());
     else if (a == "--target") target = value();
     else if (a == "--synthetic-seed") synthetic_seed = std::atoll(value().c_str());
@@ -115,6 +127,11 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (precision != "f32" && precision != "bf16-weights" && precision != "hf-bf16") {
+    std::fprintf(stderr, "t5gemma2-dump: --precision must be f32, bf16-weights or hf-bf16, not '%s'\n", precision.c_str());
+    return 2;
+  }
+  if (tolerance < 0) tolerance = precision == "hf-bf16" ? 1.0 / 128 : 1e-5;
   if (model.empty() || (inputs.empty() && images.empty()) || out.empty()) {
     usage(stderr);
     return 2;
@@ -123,8 +140,12 @@ int main(int argc, char** argv) {
     if (threads > 0) t5gemma2::set_num_threads(threads);
     t5gemma2::keep_freed_memory();
     t5gemma2::select_target(target);
-    return bf16 ? run<t5gemma2::bf16_t>(model, inputs, out, compare, tolerance, images, max_new_tokens, synthetic_seed)
-                : run<float>(model, inputs, out, compare, tolerance, images, max_new_tokens, synthetic_seed);
+    using t5gemma2::bf16_t;
+    if (precision == "hf-bf16")
+      return run<bf16_t, t5gemma2::HfBf16>(model, inputs, out, compare, tolerance, images, max_new_tokens, synthetic_seed);
+    if (precision == "bf16-weights")
+      return run<bf16_t, t5gemma2::F32>(model, inputs, out, compare, tolerance, images, max_new_tokens, synthetic_seed);
+    return run<float, t5gemma2::F32>(model, inputs, out, compare, tolerance, images, max_new_tokens, synthetic_seed);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "t5gemma2-dump: error: %s\n", e.what());
     return 2;

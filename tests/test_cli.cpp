@@ -55,6 +55,20 @@ TEST_CASE("CLI batches: one line per prompt, images assigned by marker") {
   CHECK(r.out == "HELLO WORLD\na black square at the bottom\n1 3 7 9\n");
 }
 
+TEST_CASE("CLI --precision: hf-bf16 and bf16-weights run the demo batch, a bad value is refused") {
+  const std::string batch = "--prompt 'upper: hello world' --prompt '<start_of_image> caption:' --prompt 'sort: 7 3 9 1' --image " +
+                            quote(demo_model("images/sample_03.png"));
+  for (const char* p : {"hf-bf16", "bf16-weights", "f32"}) {
+    const Run r = run_cli(batch + " --precision " + p);
+    INFO(p);
+    CHECK(r.status == 0);
+    CHECK(r.out == "HELLO WORLD\na black square at the bottom\n1 3 7 9\n");
+  }
+  const Run r = run_cli("--prompt x --precision bf17", true);
+  CHECK(r.status == 2);
+  CHECK(r.out.find("--precision must be f32, bf16-weights or hf-bf16") != std::string::npos);
+}
+
 TEST_CASE("CLI sampling is reproducible for a seed") {
   const std::string args = "--prompt 'reverse: one two three' --temperature 3 --top-k 50 --seed 11";
   CHECK(run_cli(args).out == run_cli(args).out);
