@@ -85,15 +85,15 @@ const Rooflines& rooflines() {
   return r;
 }
 
-template <class W>
-const Model<RuntimeDims, W, HwyDynamicTarget>& model(const std::string& preset, bool with_vision) {
-  // One model resident at a time (the last one asked for).
-  static std::unique_ptr<Model<RuntimeDims, W, HwyDynamicTarget>> resident;
+template <class W, class P = F32>
+const Model<RuntimeDims, W, HwyDynamicTarget, P>& model(const std::string& preset, bool with_vision) {
+  // One model resident per type at a time (the last one asked for).
+  static std::unique_ptr<Model<RuntimeDims, W, HwyDynamicTarget, P>> resident;
   static std::string resident_key;
   const std::string key = preset + (with_vision ? "+vision" : "");
   if (!resident || resident_key != key) {
     resident.reset();
-    resident = std::make_unique<Model<RuntimeDims, W, HwyDynamicTarget>>(
+    resident = std::make_unique<Model<RuntimeDims, W, HwyDynamicTarget, P>>(
         load_model_config(std::string(T5GEMMA2_SOURCE_DIR) + "/tests/data/configs/" + preset), synthetic_checkpoint(0, with_vision));
     resident_key = key;
   }
@@ -131,11 +131,17 @@ LayerFlops encoder_flops(const ModelConfig& c, int s) {
   return f;
 }
 
-template <class W>
+// "f32", "bf16" (weights) or "hf-bf16" (the HF-parity policy).
+template <class W, class P>
+std::string precision_label() {
+  return std::is_same_v<P, HfBf16> ? std::string(HfBf16::name) : std::string(weight_type_name<W>());
+}
+
+template <class W, class P = F32>
 void encode(benchmark::State& state, const std::string& preset) {
   set_num_threads(threads());
   const Rooflines& roof = rooflines();
-  const auto& m = model<W>(preset, false);
+  const auto& m = model<W, P>(preset, false);
   const std::vector<int> ids = encoder_ids(512);
   const std::vector<uint8_t> valid(ids.size(), 1);
   benchmark::DoNotOptimize(m.encode(ids, valid).data.data());  // untimed warm-up, as bench_hf.py
@@ -147,7 +153,7 @@ void encode(benchmark::State& state, const std::string& preset) {
   state.counters["FLOP/s"] = benchmark::Counter(f.linear + f.attention, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["peak_FLOP/s"] = roof.flops;
   state.counters["peak_RSS_GiB"] = peak_rss_gib();
-  state.SetLabel(run_label(weight_type_name<W>()));
+  state.SetLabel(run_label(precision_label<W, P>()));
 }
 
 // Bytes one decode step streams: every decoder weight matrix, the LM head, the cross K/V of
@@ -162,11 +168,11 @@ double decode_bytes_per_token(const ModelConfig& c, int s, int steps, double cro
   return weights * sizeof(W) + cache;
 }
 
-template <class W>
+template <class W, class P = F32>
 void decode(benchmark::State& state, const std::string& preset) {
   set_num_threads(threads());
   const Rooflines& roof = rooflines();
-  const auto& m = model<W>(preset, false);
+  const auto& m = model<W, P>(preset, false);
   const std::vector<int> ids = encoder_ids(512);
   const std::vector<uint8_t> valid(ids.size(), 1);
   const Tensor enc = m.encode(ids, valid);
@@ -187,17 +193,22 @@ void decode(benchmark::State& state, const std::string& preset) {
       benchmark::Counter(32.0 * decode_bytes_per_token<W>(m.config(), 512, 32), benchmark::Counter::kIsIterationInvariantRate);
   state.counters["read_B/s"] = roof.bytes;
   state.counters["peak_RSS_GiB"] = peak_rss_gib();
-  state.SetLabel(run_label(weight_type_name<W>()));
+  state.SetLabel(run_label(precision_label<W, P>()));
 }
 
 template <class W>
 void BM_Encode512(benchmark::State& state) { encode<W>(state, "270m-270m"); }
 template <class W>
 void BM_Decode32(benchmark::State& state) { decode<W>(state, "270m-270m"); }
+// The HF-parity policy (bf16 weights, activations rounded where PyTorch rounds).
+void BM_Encode512_HfBf16(benchmark::State& state) { encode<bf16_t, HfBf16>(state, "270m-270m"); }
+void BM_Decode32_HfBf16(benchmark::State& state) { decode<bf16_t, HfBf16>(state, "270m-270m"); }
 BENCHMARK_TEMPLATE(BM_Encode512, float)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_Decode32, float)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_Encode512, bf16_t)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_Decode32, bf16_t)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+BENCHMARK(BM_Encode512_HfBf16)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+BENCHMARK(BM_Decode32_HfBf16)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
 
 // SigLIP + projector on one 896² image (the pixels do not matter for the timing).
 template <class W>

@@ -226,6 +226,27 @@ static double ulp_error(float f, double e) {
   return std::fabs(double(f) - e) / ulp;
 }
 
+TEST_CASE("matmul in oneDNN's bf16 order (hf-bf16): every target equals the scalar twin, decode and GEMM paths") {
+  for_each_target([](const std::string&) {
+    std::mt19937 rng(7);
+    for (int M : {1, 2, 3, 4, 5, 17, 33})
+      for (int K : {2, 64, 65, 640, 1100, 2050})
+        for (int N : {1, 37, 70}) {
+          INFO("M " << M << " K " << K << " N " << N);
+          Tensor x(M, K);
+          x.data = random_floats(std::size_t(M) * std::size_t(K), rng);
+          for (float& v : x.data) v = round_to_bf16(v);  // activations of the policy are bf16 values
+          std::vector<bf16_t> w(std::size_t(N) * std::size_t(K));
+          const std::vector<float> wf = random_floats(w.size(), rng, 0.05f);
+          for (std::size_t i = 0; i < w.size(); ++i) w[i] = bf16_from_f32(wf[i]);
+          Tensor ref, got;
+          Ref::matmul_onednn_order(x, WeightMatrix<bf16_t>{w.data(), N, K}, ref);
+          Dyn::matmul_onednn_order(x, WeightMatrix<bf16_t>{w.data(), N, K}, got);
+          CHECK(same_bits(ref.data, got.data));
+        }
+  });
+}
+
 TEST_CASE("canonical exp and tanh: every target equals the scalar twin, and their accuracy against double") {
   // CI sweeps every 61st float of the ranges (≈ 37 M values per function); T5GEMMA2_FULL_SWEEP=1
   // sweeps all 2.2e9 of each. The twin is computed once per chunk, then every target's row

@@ -391,9 +391,71 @@ HWY_INLINE void OneDnnOrderTile(const float* xt, const bf16_t* w, int K, int kb,
 }
 #endif
 
+#if T5GEMMA2_HWY_VECTOR_KERNELS
+// Few rows (decode): lanes hold OUTPUTS instead. Each 32-bit word of a weight row is a pair
+// (w[2p], w[2p+1]); one gather fetches pair p of kN rows, split into the odd and even halves,
+// and the row's x[2p+1], x[2p] are broadcast: the same fma chain per output. K must be even.
+inline constexpr int kGatherGroups = 4;  // output groups of kN in flight (independent chains)
+
+HWY_INLINE void OneDnnOrderRowGather(const float* x, const bf16_t* w, int N, int K, int kb, float* y) {
+  const DF d;
+  const hn::RebindToSigned<DF> di;
+  const hn::RebindToUnsigned<DF> du;
+  const auto* words = reinterpret_cast<const int32_t*>(w);
+  const int pairs_per_row = K / 2, groups = (N + int(kN) - 1) / int(kN);
+  HWY_ALIGN int32_t lane_index[kN];
+  for (int g0 = 0; g0 < groups; g0 += kGatherGroups) {
+    const int n_g = std::min(kGatherGroups, groups - g0);
+    hn::Vec<decltype(di)> row_start[kGatherGroups];
+    for (int g = 0; g < n_g; ++g) {
+      for (int l = 0; l < int(kN); ++l) lane_index[l] = std::min((g0 + g) * int(kN) + l, N - 1) * pairs_per_row;
+      row_start[g] = hn::Load(di, lane_index);
+    }
+    VF total[kGatherGroups], acc[kGatherGroups];
+    for (int k0 = 0; k0 < K; k0 += kb) {
+      const int k1 = std::min(K, k0 + kb);
+      for (int g = 0; g < n_g; ++g) acc[g] = hn::Zero(d);
+      for (int j = k0; j < k1; j += 2) {
+        const VF x_odd = hn::Set(d, x[j + 1]), x_even = hn::Set(d, x[j]);
+        for (int g = 0; g < n_g; ++g) {
+          const auto pair = hn::BitCast(du, hn::GatherIndex(di, words, hn::Add(row_start[g], hn::Set(di, j / 2))));
+          const VF w_odd = hn::BitCast(d, hn::And(pair, hn::Set(du, 0xFFFF0000u)));
+          const VF w_even = hn::BitCast(d, hn::ShiftLeft<16>(pair));
+          acc[g] = hn::MulAdd(x_odd, w_odd, acc[g]);
+          acc[g] = hn::MulAdd(x_even, w_even, acc[g]);
+        }
+      }
+      for (int g = 0; g < n_g; ++g) total[g] = k0 == 0 ? acc[g] : hn::Add(total[g], acc[g]);
+    }
+    for (int g = 0; g < n_g; ++g) {
+      const int o0 = (g0 + g) * int(kN);
+      if (o0 + int(kN) <= N) {
+        hn::StoreU(total[g], d, y + o0);
+      } else {
+        HWY_ALIGN float tail[kN];
+        hn::Store(total[g], d, tail);
+        std::copy(tail, tail + (N - o0), y + o0);
+      }
+    }
+  }
+}
+#endif
+
 HWY_NOINLINE inline void MatMulOneDnnOrder(const float* x, int M, const bf16_t* w, int N, int K, float* y) {
 #if T5GEMMA2_HWY_VECTOR_KERNELS
   const int kb = onednn_k_block(K);
+  if (M < 4 && K % 2 == 0 && K % kb % 2 == 0) {  // decode: lanes hold outputs
+    const int units = (N + int(kN) * kGatherGroups - 1) / (int(kN) * kGatherGroups);
+    parallel_for(units, long(M) * N * K, [&](int u0, int u1) {
+      const int o0 = u0 * int(kN) * kGatherGroups, o1 = std::min(N, u1 * int(kN) * kGatherGroups);
+      for (int r = 0; r < M; ++r) {
+        std::vector<float> part(std::size_t(o1 - o0));
+        OneDnnOrderRowGather(x + std::size_t(r) * std::size_t(K), w + std::size_t(o0) * std::size_t(K), o1 - o0, K, kb, part.data());
+        std::copy(part.begin(), part.end(), y + std::size_t(r) * std::size_t(N) + std::size_t(o0));
+      }
+    });
+    return;
+  }
   const int blocks = (M + int(kN) - 1) / int(kN);
   std::vector<float> xt(std::size_t(blocks) * std::size_t(K) * kN, 0.0f);  // [block][k][lane]
   for (int r = 0; r < M; ++r)
