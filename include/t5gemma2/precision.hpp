@@ -50,8 +50,8 @@ inline void round_to_bf16(float* x, std::size_t n) {
 // merge last, elements past the last whole vector run scalar Welford first. Then
 //   rstd = bf16(1 / bf16(√ bf16(var + eps))),   b = bf16(−rstd · mean)
 //   y    = bf16(((x · rstd) + b) · w + β)       (f32 steps inside)
-// Measured against torch 1.13 on 600 rows of widths 32, 128 and 1,152: mean, rstd and y equal on
-// every value (tools/probe_torch_bf16.py).
+// Measured against torch.native_layer_norm on 600 rows of widths 32, 128 and 1,152 (mean, rstd
+// and y equal on every value), and by the image features of the tiny and demo goldens.
 namespace torch113 {
 
 inline float r(float v) { return round_to_bf16(v); }
