@@ -30,6 +30,7 @@
 #include <algorithm>
 #include <array>
 #include <type_traits>
+#include <utility>
 #include <vector>
 #include <cstring>
 
@@ -371,23 +372,34 @@ HWY_NOINLINE inline void MatMulBF16(const float* x, int M, const bf16_t* w, int 
 #if T5GEMMA2_HWY_VECTOR_KERNELS
 inline constexpr int kOneDnnOuts = 8;
 
-// Rows r0..r0+kN of x against weight rows o0..o0+n_o (n_o ≤ kOneDnnOuts): out[o][lane].
-HWY_INLINE void OneDnnOrderTile(const float* xt, const bf16_t* w, int K, int kb, int o0, int n_o, float* out) {
+inline constexpr int kOneDnnPanel = 64;  // weight rows widened to f32 at a time (L2-resident)
+
+// acc[o] = fma(xv, wf[o·K + k], acc[o]) for the kOneDnnOuts outputs (constant indices: the
+// accumulators stay in registers; each weight is broadcast straight from memory into its fma).
+template <std::size_t... O>
+HWY_INLINE void OneDnnOrderStep(VF xv, const float* wf, std::size_t K, std::size_t k, VF* acc, std::index_sequence<O...>) {
   const DF d;
+  ((acc[O] = hn::MulAdd(xv, hn::Set(d, wf[O * K + k]), acc[O])), ...);
+}
+
+// Rows r0..r0+kN of x (transposed: xt[k][lane]) against kOneDnnOuts widened weight rows
+// wf[o][k]: out[o][lane].
+HWY_INLINE void OneDnnOrderTile(const float* xt, const float* wf, int K, int kb, float* out) {
+  const DF d;
+  constexpr auto outs = std::make_index_sequence<kOneDnnOuts>();
   VF total[kOneDnnOuts], acc[kOneDnnOuts];
   for (int k0 = 0; k0 < K; k0 += kb) {
     const int k1 = std::min(K, k0 + kb);
     for (int o = 0; o < kOneDnnOuts; ++o) acc[o] = hn::Zero(d);
-    for (int j = k0; j < k1; j += 2) {
-      for (int step = (j + 1 < k1 ? 1 : 0); step >= 0; --step) {  // element j+1, then j
-        const VF xv = hn::LoadU(d, xt + std::size_t(j + step) * kN);
-        for (int o = 0; o < n_o; ++o)
-          acc[o] = hn::MulAdd(xv, hn::Set(d, to_f32(w[std::size_t(o0 + o) * std::size_t(K) + std::size_t(j + step)])), acc[o]);
-      }
+    int j = k0;
+    for (; j + 1 < k1; j += 2) {  // element j+1, then j
+      OneDnnOrderStep(hn::LoadU(d, xt + std::size_t(j + 1) * kN), wf, std::size_t(K), std::size_t(j + 1), acc, outs);
+      OneDnnOrderStep(hn::LoadU(d, xt + std::size_t(j) * kN), wf, std::size_t(K), std::size_t(j), acc, outs);
     }
-    for (int o = 0; o < n_o; ++o) total[o] = k0 == 0 ? acc[o] : hn::Add(total[o], acc[o]);
+    if (j < k1) OneDnnOrderStep(hn::LoadU(d, xt + std::size_t(j) * kN), wf, std::size_t(K), std::size_t(j), acc, outs);
+    for (int o = 0; o < kOneDnnOuts; ++o) total[o] = k0 == 0 ? acc[o] : hn::Add(total[o], acc[o]);
   }
-  for (int o = 0; o < n_o; ++o) hn::StoreU(total[o], d, out + std::size_t(o) * kN);
+  for (int o = 0; o < kOneDnnOuts; ++o) hn::StoreU(total[o], d, out + std::size_t(o) * kN);
 }
 #endif
 
@@ -461,16 +473,25 @@ HWY_NOINLINE inline void MatMulOneDnnOrder(const float* x, int M, const bf16_t* 
   for (int r = 0; r < M; ++r)
     for (int k = 0; k < K; ++k)
       xt[(std::size_t(r / int(kN)) * std::size_t(K) + std::size_t(k)) * kN + std::size_t(r % int(kN))] = x[std::size_t(r) * std::size_t(K) + std::size_t(k)];
-  const int units = (N + kOneDnnOuts - 1) / kOneDnnOuts;
-  parallel_for(units, long(M) * N * K, [&](int u0, int u1) {
+  // Panels of kOneDnnPanel weight rows, widened to f32 once and kept in L2 while every row
+  // block passes over them.
+  const int panels = (N + kOneDnnPanel - 1) / kOneDnnPanel;
+  parallel_for(panels, long(M) * N * K, [&](int p0, int p1) {
     HWY_ALIGN float out[kOneDnnOuts * kN];
-    for (int u = u0; u < u1; ++u) {
-      const int o0 = u * kOneDnnOuts, n_o = std::min(kOneDnnOuts, N - o0);
-      for (int b = 0; b < blocks; ++b) {
-        OneDnnOrderTile(xt.data() + std::size_t(b) * std::size_t(K) * kN, w, K, kb, o0, n_o, out);
-        for (int l = 0; l < int(kN) && b * int(kN) + l < M; ++l)
-          for (int o = 0; o < n_o; ++o) y[std::size_t(b * int(kN) + l) * std::size_t(N) + std::size_t(o0 + o)] = out[std::size_t(o) * kN + std::size_t(l)];
-      }
+    std::vector<float> wf(std::size_t(kOneDnnPanel) * std::size_t(K));
+    for (int p = p0; p < p1; ++p) {
+      const int c0 = p * kOneDnnPanel, c1 = std::min(N, c0 + kOneDnnPanel);
+      for (std::size_t i = 0; i < wf.size(); ++i)  // rows past N: zeros (their outputs are dropped)
+        wf[i] = i < std::size_t(c1 - c0) * std::size_t(K) ? to_f32(w[std::size_t(c0) * std::size_t(K) + i]) : 0.0f;
+      for (int b = 0; b < blocks; ++b)
+        for (int o0 = c0; o0 < c1; o0 += kOneDnnOuts) {
+          const int n_o = std::min(kOneDnnOuts, c1 - o0);
+          OneDnnOrderTile(xt.data() + std::size_t(b) * std::size_t(K) * kN, wf.data() + std::size_t(o0 - c0) * std::size_t(K), K, kb,
+                          out);
+          for (int l = 0; l < int(kN) && b * int(kN) + l < M; ++l)
+            for (int o = 0; o < n_o; ++o)
+              y[std::size_t(b * int(kN) + l) * std::size_t(N) + std::size_t(o0 + o)] = out[std::size_t(o) * kN + std::size_t(l)];
+        }
     }
   });
 #else
