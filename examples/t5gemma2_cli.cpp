@@ -38,6 +38,7 @@ const char* kUsage =
     "                [--synthetic-seed S]\n"
     "\n"
     "Generates text with a T5Gemma 2 checkpoint (config.json, model.safetensors, tokenizer.model).\n"
+    "`t5gemma2 embed --help`: sentence embeddings from the encoder alone.\n"
     "  --model DIR         checkpoint directory (default: the bundled demo model,\n"
     "                      " T5GEMMA2_DEFAULT_MODEL ")\n"
     "  --image PATH        an image (PNG, JPEG, BMP, GIF, PGM/PPM); repeatable. Each\n"
@@ -351,7 +352,10 @@ int run(const Args& a) {
 
 }  // namespace
 
+int embed_main(int argc, char** argv);  // embed_command.cpp: `t5gemma2 embed ...`
+
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "embed") return embed_main(argc - 1, argv + 1);
   const Args args = parse_args(argc, argv);
   keep_freed_memory();
   if (args.threads > 0) set_num_threads(args.threads);

@@ -3,11 +3,13 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "t5gemma2/safetensors.hpp"
 #include "test_util.hpp"
 
 struct Run {
@@ -67,6 +69,47 @@ TEST_CASE("CLI --precision: hf-bf16 and bf16-weights run the demo batch, a bad v
   const Run r = run_cli("--prompt x --precision bf17", true);
   CHECK(r.status == 2);
   CHECK(r.out.find("--precision must be f32, bf16-weights or hf-bf16") != std::string::npos);
+}
+
+TEST_CASE("CLI embed: every golden demo prompt's mean vector (JSON lines) matches HF get_encoder(), .npy and errors") {
+  const t5gemma2::SafetensorsFile golden(test_data("embeddings/demo/golden.safetensors"));
+  std::ifstream in(demo_model("prompts.jsonl"));
+  int checked = 0;
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (!j["golden"].get<bool>()) continue;
+    std::string args = "embed --prompt " + quote(j["prompt"].get<std::string>()) + " --out -";
+    if (!j["image"].is_null()) args += " --image " + quote(demo_model(j["image"].get<std::string>()));
+    const Run r = run_cli(args);
+    INFO(j["name"].get<std::string>() << ": " << r.out.substr(0, 200));
+    REQUIRE(r.status == 0);
+    const auto got = nlohmann::json::parse(r.out)["embedding"].get<std::vector<float>>();
+    const std::vector<float> ref = t5gemma2::to_f32_vector(golden.get(j["name"].get<std::string>() + ".pooled.mean"));
+    REQUIRE(got.size() == ref.size());
+    float max_ref = 0, max_abs = 0;
+    for (std::size_t i = 0; i < ref.size(); ++i) {
+      max_ref = std::max(max_ref, std::fabs(ref[i]));
+      max_abs = std::max(max_abs, std::fabs(got[i] - ref[i]));
+    }
+    CHECK(max_abs <= 1e-5f * std::max(1.0f, max_ref));
+    ++checked;
+  }
+  CHECK(checked == 10);
+
+  TempDir dir;
+  Run r = run_cli("embed --prompt 'upper: hello world' --prompt 'sort: 3 1 2' --normalize --out " + quote(dir / "e.npy"));
+  CHECK(r.status == 0);
+  std::ifstream npy(dir / "e.npy", std::ios::binary);
+  std::string header(128, '\0');
+  npy.read(header.data(), 128);
+  CHECK(header.rfind("\x93NUMPY", 0) == 0);
+  CHECK(header.find("(2, 192)") != std::string::npos);
+  r = run_cli("embed --prompt x --pooling max --out -", true);
+  CHECK(r.status == 2);
+  CHECK(r.out.find("unknown pooling 'max'") != std::string::npos);
+  r = run_cli("embed --prompt a --prompt b --pooling none --out " + quote(dir / "n.npy"), true);
+  CHECK(r.status == 2);
+  CHECK(r.out.find("use .safetensors or -") != std::string::npos);
 }
 
 TEST_CASE("CLI sampling is reproducible for a seed") {

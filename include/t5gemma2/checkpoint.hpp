@@ -82,6 +82,13 @@ class Checkpoint {
     return it != by_name_.end() && it->first.rfind(prefix, 0) == 0;
   }
 
+  // Marks every tensor under `prefix` as expected but not read (parts of the model left out on
+  // purpose, e.g. the decoder of an encoder-only load): its bytes are never touched.
+  void skip_prefix(const std::string& prefix) {
+    for (auto it = by_name_.lower_bound(prefix); it != by_name_.end() && it->first.rfind(prefix, 0) == 0; ++it)
+      taken_.insert(it->first);
+  }
+
   // Returns the tensor, or nullptr (and records it as missing) when absent.
   const TensorEntry* take(const std::string& name, const std::vector<int64_t>& shape) {
     if (generate_) return generated(name, shape);

@@ -69,6 +69,7 @@ class DecoderSession {
   // cross_kv_bf16: keep the cross keys/values as bf16 (decoder.hpp: all_cross_keys_values).
   DecoderSession(const Model& model, const Tensor& encoder_output, std::vector<uint8_t> encoder_valid, bool cross_kv_bf16 = false)
       : model_(model), encoder_valid_(std::move(encoder_valid)) {
+    model.require_decoder();
     const TextConfig& c = model.config().decoder;
     const auto& w = model.text_weights().decoder;
     cross_ = all_cross_keys_values<Target>(encoder_output, w, c, cross_kv_bf16);

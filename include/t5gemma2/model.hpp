@@ -31,6 +31,14 @@
 
 T5GEMMA2_NAMESPACE_BEGIN
 
+// Which parts of a checkpoint a Model loads. An encoder-only model (decoder = false, and vision
+// = false for text) never reads the other tensors: they are checked to exist, their bytes stay
+// unmapped from resident memory (t5gemma2 embed, embeddings.hpp).
+struct ModelParts {
+  bool decoder = true;
+  bool vision = true;
+};
+
 template <class Dims = RuntimeDims, class W = float, class SimdTarget = ScalarTarget, class Precision = F32>
 class Model {
   static_assert(!std::is_same_v<Precision, HfBf16> || std::is_same_v<W, bf16_t>,
@@ -43,22 +51,24 @@ class Model {
   using TargetType = Target;
 
   // Loads DIR/config.json (+ generation_config.json) and the safetensors checkpoint in DIR.
-  explicit Model(const std::string& dir)
-      : Model(OpenLater{}, load_model_config(dir), [&] { return std::make_shared<Checkpoint>(dir); }) {}
+  explicit Model(const std::string& dir, ModelParts parts = {})
+      : Model(OpenLater{}, load_model_config(dir), [&] { return std::make_shared<Checkpoint>(dir); }, parts) {}
 
   // A model of `config` with the weights of `checkpoint` (a directory, or generated tensors).
-  Model(ModelConfig config, const std::shared_ptr<Checkpoint>& checkpoint)
-      : Model(OpenLater{}, std::move(config), [&] { return checkpoint; }) {}
+  Model(ModelConfig config, const std::shared_ptr<Checkpoint>& checkpoint, ModelParts parts = {})
+      : Model(OpenLater{}, std::move(config), [&] { return checkpoint; }, parts) {}
 
  private:
   // The size check (Dims::from_config) runs before the checkpoint is opened.
   struct OpenLater {};
   template <class OpenCheckpoint>
-  Model(OpenLater, ModelConfig config, OpenCheckpoint&& open)
-      : config_(std::move(config)), dims_(Dims::from_config(config_)), checkpoint_(open()) {
-    text_ = load_text_weights<W>(*checkpoint_, config_);
-    has_vision_ = config_.vision.hidden_size > 0 && checkpoint_->has_prefix("encoder.vision_tower.");
+  Model(OpenLater, ModelConfig config, OpenCheckpoint&& open, ModelParts parts)
+      : config_(std::move(config)), dims_(Dims::from_config(config_)), checkpoint_(open()), has_decoder_(parts.decoder) {
+    text_ = load_text_weights<W>(*checkpoint_, config_, parts.decoder);
+    has_vision_ = parts.vision && config_.vision.hidden_size > 0 && checkpoint_->has_prefix("encoder.vision_tower.");
     if (has_vision_) vision_ = load_vision_weights<W>(*checkpoint_, config_.vision, config_.encoder.hidden_size);
+    if (!parts.vision)
+      for (const char* prefix : {"encoder.vision_tower.", "encoder.multi_modal_projector."}) checkpoint_->skip_prefix(prefix);
     checkpoint_->finish();
     encoder_rope_ = Rope(config_.encoder);
     decoder_rope_ = Rope(config_.decoder);
@@ -81,6 +91,7 @@ class Model {
   const Dims& dims() const { return dims_; }
   const TextWeights<W>& text_weights() const { return text_; }
   bool has_vision() const { return has_vision_; }
+  bool has_decoder() const { return has_decoder_; }
   const VisionWeights<W>& vision_weights() const { return vision_; }
   const Rope& encoder_rope() const { return encoder_rope_; }
   const Rope& decoder_rope() const { return decoder_rope_; }
@@ -147,8 +158,13 @@ class Model {
   // Teacher-forced decoder: decoder ids [T] -> final hidden state [T, H]
   Tensor decode(const std::vector<int>& decoder_ids, const Tensor& encoder_output, const std::vector<uint8_t>& encoder_valid,
                 const Observer& observe = {}) const {
+    require_decoder();
     return decoder_forward<Target>(embed(decoder_ids), encoder_output, encoder_valid, text_.decoder, config_.decoder,
                                    decoder_rope_, observe);
+  }
+
+  void require_decoder() const {
+    check(has_decoder_, "this model was loaded without its decoder (ModelParts::decoder = false): it can encode, not decode");
   }
 
   // [T, H] -> [T, V]
@@ -161,6 +177,7 @@ class Model {
   Dims dims_;
   std::shared_ptr<Checkpoint> checkpoint_;  // owns the memory maps the weights point into
   TextWeights<W> text_;
+  bool has_decoder_ = true;
   bool has_vision_ = false;
   VisionWeights<W> vision_;
   Rope encoder_rope_;

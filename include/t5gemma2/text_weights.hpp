@@ -93,8 +93,9 @@ inline StackWeights<W> load_stack(Checkpoint& ckpt, const std::string& prefix, c
   return s;
 }
 
+// with_decoder = false: an encoder-only load; the decoder's tensors are skipped unread.
 template <class W>
-inline TextWeights<W> load_text_weights(Checkpoint& ckpt, const ModelConfig& c) {
+inline TextWeights<W> load_text_weights(Checkpoint& ckpt, const ModelConfig& c, bool with_decoder = true) {
   const int v = c.encoder.vocab_size, h = c.encoder.hidden_size;
   TextWeights<W> t;
   t.embed_tokens = ckpt.matrix<W>("encoder.embed_tokens.weight", v, h);
@@ -103,7 +104,8 @@ inline TextWeights<W> load_text_weights(Checkpoint& ckpt, const ModelConfig& c) 
     ckpt.accept_optional(tied, {v, h});
   ckpt.accept_optional("decoder.embed_tokens.eoi_embedding", {h});
   t.encoder = load_stack<W>(ckpt, "encoder.", c.encoder);
-  t.decoder = load_stack<W>(ckpt, "decoder.", c.decoder);
+  if (with_decoder) t.decoder = load_stack<W>(ckpt, "decoder.", c.decoder);
+  else ckpt.skip_prefix("decoder.");
   return t;
 }
 
