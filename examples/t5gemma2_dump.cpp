@@ -3,7 +3,7 @@
 //
 //   t5gemma2-dump --model DIR [--inputs FILE.safetensors] [--image PATH]... --out FILE.safetensors
 //                 [--compare GOLDEN.safetensors] [--tolerance REL] [--max-new-tokens N]
-//                 [--precision f32|bf16-weights|hf-bf16]
+//                 [--precision f32|bf16-weights|hf-bf16] [--npy DIR]
 //                 [--synthetic-seed S] [--threads N] [--target NAME]
 //
 // Exit status: 0 ok, 1 a compared tensor is past tolerance, 2 bad arguments or input.
@@ -13,18 +13,36 @@
 #include <string>
 #include <vector>
 
+#include <filesystem>
+
+#include <xtensor/xnpy.hpp>
+
 #include "t5gemma2/dump.hpp"
 #include "t5gemma2/memory.hpp"
 #include "t5gemma2/ops/dispatch.hpp"
 #include "t5gemma2/synthetic_weights.hpp"
+#include "t5gemma2/xtensor.hpp"
 
 namespace {
+
+// Every array as DIR/<name>.npy, through zero-copy xt::adapt views and xt::dump_npy.
+void write_npy_dir(const t5gemma2::ArrayMap& arrays, const std::string& dir) {
+  std::filesystem::create_directories(dir);
+  for (const auto& [name, a] : arrays) {
+    std::vector<std::size_t> shape(a.shape.begin(), a.shape.end());
+    const std::string path = dir + "/" + name + ".npy";
+    if (a.dtype == t5gemma2::DType::F32) xt::dump_npy(path, xt::adapt(a.f32.data(), a.f32.size(), xt::no_ownership(), shape));
+    else if (a.dtype == t5gemma2::DType::U8) xt::dump_npy(path, xt::adapt(a.u8.data(), a.u8.size(), xt::no_ownership(), shape));
+    else xt::dump_npy(path, xt::adapt(a.i64.data(), a.i64.size(), xt::no_ownership(), shape));
+  }
+  std::printf("wrote %zu .npy files to %s\n", arrays.size(), dir.c_str());
+}
 
 void usage(std::FILE* f) {
   std::fprintf(f,
                "usage: t5gemma2-dump --model DIR [--inputs FILE.safetensors] [--image PATH]... --out FILE.safetensors\n"
                "                     [--compare GOLDEN.safetensors] [--tolerance REL] [--max-new-tokens N]\n"
-               "                     [--precision f32|bf16-weights|hf-bf16]\n"
+               "                     [--precision f32|bf16-weights|hf-bf16] [--npy DIR]\n"
                "                     [--synthetic-seed S] [--threads N] [--target NAME]\n"
                "Runs every case found in --inputs (text.*, mm.*) and writes the golden-named outputs;\n"
                "Greedy generation (KV cache, stop at EOS or N new tokens, default 20; 0 = off) writes\n"
@@ -36,6 +54,7 @@ void usage(std::FILE* f) {
                "f32; --bf16 is the same); hf-bf16 reproduces transformers' bfloat16 CPU run (compare with\n"
                "bf16 goldens: default REL then 2^-7, two bf16 steps of max|ref|; every tensor also reports\n"
                "the share of its values bit-identical to the golden).\n"
+               "--npy DIR also writes every tensor as DIR/<name>.npy (f32, uint8 masks, int64 ids).\n"
                "--synthetic-seed S generates the weights (synth-weights-v1, seed S; the full-size goldens\n"
                "use 0) instead of reading DIR/model.safetensors: DIR needs only config.json.\n"
                "--threads N worker threads (default: all cores); --target NAME the SIMD kernels, one of\n"
@@ -48,7 +67,7 @@ void usage(std::FILE* f) {
 template <class W, class Precision>
 int run(const std::string& model_dir, const std::string& inputs_path, const std::string& out_path,
         const std::string& compare_path, double tolerance, const std::vector<std::string>& images, int max_new_tokens,
-        long long synthetic_seed) {
+        long long synthetic_seed, const std::string& npy_dir) {
   using M = t5gemma2::Model<t5gemma2::RuntimeDims, W, t5gemma2::HwyDynamicTarget, Precision>;
   const M model = synthetic_seed < 0 ? M(model_dir)
                                      : M(t5gemma2::load_model_config(model_dir),
@@ -72,6 +91,7 @@ int run(const std::string& model_dir, const std::string& inputs_path, const std:
   if (!any) throw t5gemma2::Error(inputs_path + ": no known case (expected text.encoder_input_ids or mm.encoder_input_ids)");
   t5gemma2::write_arrays(out, out_path);
   std::printf("wrote %zu tensors to %s\n", out.size(), out_path.c_str());
+  if (!npy_dir.empty()) write_npy_dir(out, npy_dir);
   if (compare_path.empty()) return 0;
   const t5gemma2::SafetensorsFile golden(compare_path);
   const auto cs = t5gemma2::compare_with_golden(out, golden, tolerance);
@@ -91,7 +111,7 @@ int run(const std::string& model_dir, const std::string& inputs_path, const std:
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string model, inputs, out, compare;
+  std::string model, inputs, out, compare, npy_dir;
   std::vector<std::string> images;
   double tolerance = -1;
   int max_new_tokens = 20;
@@ -117,6 +137,7 @@ int main(int argc, char** argv) {
     else if (a == "--max-new-tokens") max_new_tokens = std::atoi(value().c_str());
     else if (a == "--bf16") precision = "bf16-weights";
     else if (a == "--precision") precision = value();
+    else if (a == "--npy") npy_dir = value();
     else if (a == "--threads") threads = std::atoi(value().c_str());
     else if (a == "--target") target = value();
     else if (a == "--synthetic-seed") synthetic_seed = std::atoll(value().c_str());
@@ -142,10 +163,10 @@ int main(int argc, char** argv) {
     t5gemma2::select_target(target);
     using t5gemma2::bf16_t;
     if (precision == "hf-bf16")
-      return run<bf16_t, t5gemma2::HfBf16>(model, inputs, out, compare, tolerance, images, max_new_tokens, synthetic_seed);
+      return run<bf16_t, t5gemma2::HfBf16>(model, inputs, out, compare, tolerance, images, max_new_tokens, synthetic_seed, npy_dir);
     if (precision == "bf16-weights")
-      return run<bf16_t, t5gemma2::F32>(model, inputs, out, compare, tolerance, images, max_new_tokens, synthetic_seed);
-    return run<float, t5gemma2::F32>(model, inputs, out, compare, tolerance, images, max_new_tokens, synthetic_seed);
+      return run<bf16_t, t5gemma2::F32>(model, inputs, out, compare, tolerance, images, max_new_tokens, synthetic_seed, npy_dir);
+    return run<float, t5gemma2::F32>(model, inputs, out, compare, tolerance, images, max_new_tokens, synthetic_seed, npy_dir);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "t5gemma2-dump: error: %s\n", e.what());
     return 2;

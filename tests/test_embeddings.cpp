@@ -113,3 +113,35 @@ TEST_CASE("embeddings: pooling names and edge cases") {
   l2_normalize_rows(v);
   CHECK(v.data == std::vector<float>{0.6f, 0.8f});
 }
+
+// xtensor at the edge: zero-copy views of library tensors, a cosine similarity written with
+// xtensor expressions, and the dump tool's .npy files read back with xt::load_npy.
+#include <xtensor/xmath.hpp>
+#include <xtensor/xnpy.hpp>
+#include <xtensor/xview.hpp>
+
+#include "t5gemma2/xtensor.hpp"
+
+TEST_CASE("xtensor views: cosine similarity of two encoded prompts, npy round trip") {
+  const EncoderOnly model(demo_model(), ModelParts{false, false});
+  const std::vector<int> a{2, 277, 975, 386, 406}, b{2, 277, 975, 386, 410};
+  const Tensor ea = model.encode(a, std::vector<uint8_t>(a.size(), 1)), eb = model.encode(b, std::vector<uint8_t>(b.size(), 1));
+  auto xa = as_xtensor(ea);
+  CHECK(xa.shape()[0] == 5);
+  CHECK(&xa(1, 2) == ea.row(1) + 2);  // a view, not a copy
+  const auto ma = xt::eval(xt::mean(xa, {0})), mb = xt::eval(xt::mean(as_xtensor(eb), {0}));
+  const double cosine = xt::sum(ma * mb)() / std::sqrt(xt::sum(ma * ma)() * xt::sum(mb * mb)());
+  // The same with the library's pooling (summation orders differ: a tolerance).
+  Tensor pa = pool_states(ea, std::vector<uint8_t>(a.size(), 1), Pooling::kMean), pb = pool_states(eb, std::vector<uint8_t>(b.size(), 1), Pooling::kMean);
+  l2_normalize_rows(pa);
+  l2_normalize_rows(pb);
+  double dot = 0;
+  for (int c = 0; c < pa.cols; ++c) dot += double(pa.at(0, c)) * double(pb.at(0, c));
+  CHECK(std::fabs(cosine - dot) < 1e-5);
+  CHECK(cosine < 0.9999);  // different prompts, different vectors
+
+  TempDir dir;
+  xt::dump_npy(dir / "e.npy", xa);
+  const auto back = xt::load_npy<float>(dir / "e.npy");
+  CHECK(back == xa);
+}

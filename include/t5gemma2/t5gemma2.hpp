@@ -29,6 +29,7 @@
 #include "t5gemma2/model.hpp"
 #include "t5gemma2/kv_cache.hpp"
 #include "t5gemma2/generate.hpp"
+#include "t5gemma2/embeddings.hpp"
 #include "t5gemma2/tokenizer.hpp"
 #include "t5gemma2/image.hpp"
 #include "t5gemma2/synthetic_weights.hpp"
