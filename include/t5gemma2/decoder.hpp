@@ -30,30 +30,40 @@ struct SelfKeys {
 };
 
 // q [T, n_h·d], self keys (T_self rows over the blocks), cross keys/values, the visible keys
-// of [self ; cross] per query row -> [T, H]
-template <class Target, class W>
+// of [self ; cross] per query row -> attention heads [T, n_h·d] (before o_proj)
+template <class Target>
 inline Tensor merged_attention(const Tensor& q, const SelfKeys& self, const KeyValues& cross, const DecoderVisibility& visible,
-                               const AttentionWeights<W>& w, const AttentionShape& a) {
+                               const AttentionShape& a) {
   std::vector<KeyValueBlock> blocks = self.blocks;
   blocks.push_back(cross.block());
-  return output_projection<Target>(attention<Target>(q, blocks, visible, a), w);
+  return attention<Target>(q, blocks, visible, a);
 }
 
-// One decoder layer for the new tokens at `positions` (h [T, H]). `store_self(kv)` receives
-// the new rows' self keys/values and returns every self key the queries may see — the
-// teacher-forced pass hands back the new rows themselves, generation appends them to its
-// KV cache and hands back the cache.
+// The merged attention of new decoder rows at `positions`: q [T, n_h·d] and their own self
+// keys/values kv [T, n_kv·d]. `store_self(kv)` receives the new rows' self keys/values and
+// returns every self key the queries may see — the teacher-forced pass hands back the new rows
+// themselves, generation appends them to its KV cache and hands back the cache.
+// -> heads [T, n_h·d]
+template <class Target, class W, class StoreSelf>
+inline Tensor merged_attention_of_new_rows(const Tensor& q, KeyValues kv, const TextLayerWeights<W>& layer, const TextConfig& c,
+                                           const std::vector<int>& positions, const KeyValues& cross,
+                                           const std::vector<uint8_t>& encoder_valid, StoreSelf&& store_self) {
+  const SelfKeys self = store_self(std::move(kv));
+  const DecoderVisibility visible(layer.type, positions, self.positions, encoder_valid, c.sliding_window);
+  return merged_attention<Target>(q, self, cross, visible, attention_shape(c));
+}
+
+// One decoder layer for the new tokens at `positions` (h [T, H]), one sequence.
 template <class Target, class W, class StoreSelf>
 inline void decoder_layer(Tensor& h, const TextLayerWeights<W>& layer, const TextConfig& c, const RopeAngles& angles,
                           const std::vector<int>& positions, const KeyValues& cross, const std::vector<uint8_t>& encoder_valid,
                           StoreSelf&& store_self) {
-  const AttentionShape a = attention_shape(c);
   const float eps = float(c.rms_norm_eps);
   sandwich_layer<Target>(h, layer, eps, [&](const Tensor& x_hat) {
-    const Tensor q = project_queries<Target>(x_hat, layer.self_attn, eps, angles, a.head_dim);
-    const SelfKeys self = store_self(project_keys_values<Target>(x_hat, layer.self_attn, eps, &angles, a.head_dim));
-    const DecoderVisibility visible(layer.type, positions, self.positions, encoder_valid, c.sliding_window);
-    return merged_attention<Target>(q, self, cross, visible, layer.self_attn, a);
+    const Tensor q = project_queries<Target>(x_hat, layer.self_attn, eps, angles, c.head_dim);
+    KeyValues kv = project_keys_values<Target>(x_hat, layer.self_attn, eps, &angles, c.head_dim);
+    return output_projection<Target>(
+        merged_attention_of_new_rows<Target>(q, std::move(kv), layer, c, positions, cross, encoder_valid, store_self), layer.self_attn);
   });
 }
 

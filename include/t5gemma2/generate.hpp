@@ -13,6 +13,7 @@
 #include <cmath>
 #include <functional>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -92,19 +93,24 @@ inline std::vector<Generation> generate_from_encoded(const Model& model, const s
   const auto is_eos = [&](int t) { return std::find(eos.begin(), eos.end(), t) != eos.end(); };
   const std::size_t batch = encoder_outputs.size();
   std::vector<Generation> out(batch);
-  std::vector<DecoderSession<Model>> sessions;
-  for (std::size_t b = 0; b < batch; ++b) {
-    if (options.use_cache) sessions.emplace_back(model, encoder_outputs[b], encoder_valid[b], options.cross_kv_bf16);
-    out[b].sequence.push_back(c.decoder_start_token_id);
-  }
+  // With the KV cache, all sequences step together: one matrix product per layer for the batch.
+  std::optional<BatchDecoderSession<Model>> session;
+  if (options.use_cache) session.emplace(model, encoder_outputs, encoder_valid, options.cross_kv_bf16);
+  for (std::size_t b = 0; b < batch; ++b) out[b].sequence.push_back(c.decoder_start_token_id);
   std::mt19937_64 rng(options.sampling.seed);
   for (int step = 0; step < options.max_new_tokens; ++step) {
     bool all_finished = true;
+    std::vector<std::vector<float>> step_logits;
+    if (options.use_cache) {
+      std::vector<int> last(batch);
+      for (std::size_t b = 0; b < batch; ++b) last[b] = out[b].sequence.back();
+      step_logits = session->step(last);
+    }
     for (std::size_t b = 0; b < batch; ++b) {
       Generation& g = out[b];
       std::vector<float> logits;
       if (options.use_cache) {
-        logits = sessions[b].step(g.sequence.back());
+        logits = std::move(step_logits[b]);
       } else {
         const Tensor h = model.decode(g.sequence, encoder_outputs[b], encoder_valid[b]);
         const Tensor all = model.logits(h);

@@ -60,60 +60,117 @@ class SelfKeyValueCache {
   std::vector<int> positions_;  // position of each slot
 };
 
-// The decoder state of one sequence during generation.
+// The decoder state of a batch of sequences during generation, stepped together: every layer's
+// linear parts (projections, MLP, LM head) run as one matrix product over the batch's rows — each
+// weight streamed once per step, not once per sequence — while every sequence keeps its own
+// cross K/V, self KV caches and padding. Every kernel computes each row on its own, so a
+// sequence's logits are the bits it gets when stepped alone (tests/test_generation.cpp).
 template <class Model>
-class DecoderSession {
+class BatchDecoderSession {
  public:
   using Target = typename Model::TargetType;
 
-  // cross_kv_bf16: keep the cross keys/values as bf16 (decoder.hpp: all_cross_keys_values).
-  DecoderSession(const Model& model, const Tensor& encoder_output, std::vector<uint8_t> encoder_valid, bool cross_kv_bf16 = false)
-      : model_(model), encoder_valid_(std::move(encoder_valid)) {
+  // One sequence per encoder output; cross_kv_bf16: keep the cross keys/values as bf16
+  // (decoder.hpp: all_cross_keys_values).
+  BatchDecoderSession(const Model& model, const std::vector<Tensor>& encoder_outputs,
+                      const std::vector<std::vector<uint8_t>>& encoder_valid, bool cross_kv_bf16 = false)
+      : model_(model) {
     model.require_decoder();
+    check(encoder_outputs.size() == encoder_valid.size(), "BatchDecoderSession: one padding mask per encoder output");
     const TextConfig& c = model.config().decoder;
     const auto& w = model.text_weights().decoder;
-    cross_ = all_cross_keys_values<Target>(encoder_output, w, c, cross_kv_bf16);
-    for (const auto& layer : w.layers)
-      self_.emplace_back(c.num_kv_heads * c.head_dim, layer.type == LayerType::kSliding ? c.sliding_window : 0);
+    for (std::size_t b = 0; b < encoder_outputs.size(); ++b) {
+      Sequence s;
+      s.encoder_valid = encoder_valid[b];
+      s.cross = all_cross_keys_values<Target>(encoder_outputs[b], w, c, cross_kv_bf16);
+      for (const auto& layer : w.layers)
+        s.self.emplace_back(c.num_kv_heads * c.head_dim, layer.type == LayerType::kSliding ? c.sliding_window : 0);
+      sequences_.push_back(std::move(s));
+    }
   }
 
-  int position() const { return self_.empty() ? 0 : self_.front().appended(); }
-  const SelfKeyValueCache& cache(int layer) const { return self_[std::size_t(layer)]; }
+  std::size_t size() const { return sequences_.size(); }
+  int position(std::size_t b) const { return sequences_[b].self.empty() ? 0 : sequences_[b].self.front().appended(); }
+  const SelfKeyValueCache& cache(std::size_t b, int layer) const { return sequences_[b].self[std::size_t(layer)]; }
 
-  // Bytes of cross keys and values every step reads (all layers).
+  // Bytes of cross keys and values every step reads (all layers, all sequences).
   std::size_t cross_bytes() const {
     std::size_t n = 0;
-    for (const KeyValues& kv : cross_)
-      n += kv.bf16 ? (kv.k_bf16.data.size() + kv.v_bf16.data.size()) * sizeof(bf16_t)
-                   : (kv.k.data.size() + kv.v.data.size()) * sizeof(float);
+    for (const Sequence& s : sequences_)
+      for (const KeyValues& kv : s.cross)
+        n += kv.bf16 ? (kv.k_bf16.data.size() + kv.v_bf16.data.size()) * sizeof(bf16_t)
+                     : (kv.k.data.size() + kv.v.data.size()) * sizeof(float);
     return n;
   }
 
-  // Feeds `token` at the next position; returns the logits of that position [V].
-  std::vector<float> step(int token) {
+  // Feeds tokens[b] to sequence b at its next position; returns each sequence's logits [B][V].
+  std::vector<std::vector<float>> step(const std::vector<int>& tokens) {
+    check(tokens.size() == sequences_.size(), "BatchDecoderSession::step: one token per sequence");
     const TextConfig& c = model_.config().decoder;
     const auto& w = model_.text_weights().decoder;
-    const std::vector<int> positions{position()};
+    const int B = int(tokens.size());
+    std::vector<int> positions(static_cast<std::size_t>(B));  // row b: position of sequence b
+    for (int b = 0; b < B; ++b) positions[std::size_t(b)] = position(std::size_t(b));
     const RopeAngles local = rope_angles(model_.decoder_rope().local_inv_freq, positions);
     const RopeAngles global = rope_angles(model_.decoder_rope().global_inv_freq, positions);
-    Tensor h = model_.embed({token});  // [1, H]
+    const float eps = float(c.rms_norm_eps);
+    Tensor h = model_.embed(tokens);  // [B, H]
     for (std::size_t i = 0; i < w.layers.size(); ++i) {
       const auto& layer = w.layers[i];
-      decoder_layer<Target>(h, layer, c, layer.type == LayerType::kSliding ? local : global, positions, cross_[i], encoder_valid_,
-                            [&](const KeyValues& kv) {
-                              self_[i].append(kv, positions[0]);
-                              return self_[i].keys();
-                            });
+      const RopeAngles& angles = layer.type == LayerType::kSliding ? local : global;
+      sandwich_layer<Target>(h, layer, eps, [&](const Tensor& x_hat) {
+        const Tensor q = project_queries<Target>(x_hat, layer.self_attn, eps, angles, c.head_dim);         // [B, n_h·d]
+        const KeyValues kv = project_keys_values<Target>(x_hat, layer.self_attn, eps, &angles, c.head_dim);  // [B, n_kv·d]
+        Tensor heads(B, q.cols);
+        for (int b = 0; b < B; ++b) {  // attention: each sequence over its own keys
+          Sequence& s = sequences_[std::size_t(b)];
+          KeyValues row;
+          row.k = row_range(kv.k, b, b + 1);
+          row.v = row_range(kv.v, b, b + 1);
+          put_rows(heads, b,
+                   merged_attention_of_new_rows<Target>(row_range(q, b, b + 1), std::move(row), layer, c, {positions[std::size_t(b)]},
+                                                        s.cross[i], s.encoder_valid, [&](const KeyValues& new_kv) {
+                                                          s.self[i].append(new_kv, positions[std::size_t(b)]);
+                                                          return s.self[i].keys();
+                                                        }));
+        }
+        return output_projection<Target>(heads, layer.self_attn);
+      });
     }
-    rms_norm_groups<Target>(h, w.norm, float(c.rms_norm_eps));
-    return model_.logits(h).data;
+    rms_norm_groups<Target>(h, w.norm, eps);
+    const Tensor logits = model_.logits(h);  // [B, V]
+    std::vector<std::vector<float>> out(static_cast<std::size_t>(B));
+    for (int b = 0; b < B; ++b) out[std::size_t(b)].assign(logits.row(b), logits.row(b) + logits.cols);
+    return out;
   }
 
  private:
+  struct Sequence {
+    std::vector<uint8_t> encoder_valid;
+    std::vector<KeyValues> cross;
+    std::vector<SelfKeyValueCache> self;
+  };
   const Model& model_;
-  std::vector<uint8_t> encoder_valid_;
-  std::vector<KeyValues> cross_;
-  std::vector<SelfKeyValueCache> self_;
+  std::vector<Sequence> sequences_;
+};
+
+// The decoder state of one sequence during generation (a batch of one).
+template <class Model>
+class DecoderSession {
+ public:
+  // cross_kv_bf16: keep the cross keys/values as bf16 (decoder.hpp: all_cross_keys_values).
+  DecoderSession(const Model& model, const Tensor& encoder_output, std::vector<uint8_t> encoder_valid, bool cross_kv_bf16 = false)
+      : batch_(model, {encoder_output}, {std::move(encoder_valid)}, cross_kv_bf16) {}
+
+  int position() const { return batch_.position(0); }
+  const SelfKeyValueCache& cache(int layer) const { return batch_.cache(0, layer); }
+  std::size_t cross_bytes() const { return batch_.cross_bytes(); }
+
+  // Feeds `token` at the next position; returns the logits of that position [V].
+  std::vector<float> step(int token) { return std::move(batch_.step({token}).front()); }
+
+ private:
+  BatchDecoderSession<Model> batch_;
 };
 
 T5GEMMA2_NAMESPACE_END
