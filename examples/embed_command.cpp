@@ -4,7 +4,8 @@
 //                  (--prompt TEXT... | --prompt-file F) --out FILE.npy|FILE.safetensors|-
 //
 // Loads only the encoder (and the vision tower when images are given): the decoder's tensors are
-// never read. One vector per prompt (pooling over its tokens; none: one per token).
+// never read. Prompts are encoded in stacks of up to 2,048 tokens (one pass over the weights per
+// stack). One vector per prompt (pooling over its tokens; none: one per token).
 //   .npy          float32 [prompts, H] (pooling none: one prompt, [tokens, H]) — written with
 //                 xtensor's dump_npy over a zero-copy xt::adapt view
 //   .safetensors  "embeddings" [prompts, H], or "embedding.<i>" [tokens_i, H] for pooling none
@@ -142,17 +143,34 @@ int embed_main(int argc, char** argv) {
 
     using M = Model<RuntimeDims, float, HwyDynamicTarget>;
     const M model(model_dir, ModelParts{/*decoder=*/false, /*vision=*/!images.empty()});
+    // Prompts go through the encoder in stacks of up to kStackTokens tokens: one pass over the
+    // weights per stack (Model::encode_many), each prompt's bits as if encoded alone.
+    constexpr std::size_t kStackTokens = 2048;
     std::vector<Tensor> vectors;
+    std::vector<Tensor> stack;
+    std::vector<std::vector<uint8_t>> stack_valid;
+    std::size_t stack_tokens = 0;
+    auto flush = [&] {
+      const std::vector<Tensor> states = model.encode_many(stack, stack_valid);
+      for (std::size_t i = 0; i < states.size(); ++i) {
+        Tensor v = pool_states(states[i], stack_valid[i], pooling);
+        if (normalize) l2_normalize_rows(v);
+        vectors.push_back(std::move(v));
+      }
+      stack.clear();
+      stack_valid.clear();
+      stack_tokens = 0;
+    };
     for (std::size_t b = 0, next = 0; b < prompts.size(); ++b) {
       std::vector<Tensor> features;
       for (std::size_t i = 0; i < images_of[b]; ++i, ++next)
         features.push_back(model.image_features(preprocess_image(load_image(images[next]), c.vision.image_size)));
-      const std::vector<uint8_t> valid(ids[b].size(), 1);
-      const Tensor states = model.encode_embeddings(model.encoder_embeddings(ids[b], features), valid);
-      Tensor v = pool_states(states, valid, pooling);
-      if (normalize) l2_normalize_rows(v);
-      vectors.push_back(std::move(v));
+      if (!stack.empty() && stack_tokens + ids[b].size() > kStackTokens) flush();
+      stack.push_back(model.encoder_embeddings(ids[b], features));
+      stack_valid.emplace_back(ids[b].size(), 1);
+      stack_tokens += ids[b].size();
     }
+    flush();
 
     const int H = c.encoder.hidden_size;
     if (out == "-") {

@@ -145,3 +145,27 @@ TEST_CASE("xtensor views: cosine similarity of two encoded prompts, npy round tr
   const auto back = xt::load_npy<float>(dir / "e.npy");
   CHECK(back == xa);
 }
+
+TEST_CASE("embeddings: encode_many stacks short texts into one pass and gives each text its bits alone") {
+  auto check_model = [](const auto& model) {
+    const std::vector<std::vector<int>> texts = {{2, 277, 475, 386, 406}, {2, 5}, {2, 9, 8, 7, 6, 5, 4, 3, 2, 1, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26},
+                                                 {2, 100, 200, 0, 0}};
+    std::vector<Tensor> embeddings;
+    std::vector<std::vector<uint8_t>> valid;
+    for (const auto& t : texts) {
+      embeddings.push_back(model.embed(t));
+      std::vector<uint8_t> v(t.size(), 1);
+      if (t.back() == 0) v[v.size() - 1] = v[v.size() - 2] = 0;
+      valid.push_back(v);
+    }
+    const std::vector<Tensor> many = model.encode_many(embeddings, valid);
+    REQUIRE(many.size() == texts.size());
+    for (std::size_t b = 0; b < texts.size(); ++b) {
+      INFO("text " << b);
+      CHECK(many[b].data == model.encode_embeddings(embeddings[b], valid[b]).data);
+    }
+  };
+  check_model(Model<RuntimeDims, float, ScalarTarget>(test_data("tiny_a")));   // window 8: texts longer and shorter
+  check_model(Model<RuntimeDims, float, HwyDynamicTarget>(demo_model()));
+  check_model(Model<RuntimeDims, bf16_t, HwyDynamicTarget, HfBf16>(test_data("tiny_b")));  // one by one
+}

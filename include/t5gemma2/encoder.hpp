@@ -33,9 +33,9 @@ inline void for_row_chunks(int rows, int chunk, Fn&& fn) {
   for (int r0 = 0; r0 < rows; r0 += chunk) fn(r0, std::min(rows, r0 + chunk));
 }
 
-// RoPE angles of positions begin..end-1.
-inline RopeAngles rope_angles_of_rows(const std::vector<float>& inv_freq, int begin, int end) {
-  return rope_angles(inv_freq, iota_positions(end - begin, begin));
+// RoPE angles of rows begin..end-1, whose positions are positions[begin..end).
+inline RopeAngles rope_angles_of_rows(const std::vector<float>& inv_freq, const std::vector<int>& positions, int begin, int end) {
+  return rope_angles(inv_freq, std::vector<int>(positions.begin() + begin, positions.begin() + end));
 }
 
 // FLOPs of one encoder layer over S unpadded rows: the linear layers (projections, MLP), and
@@ -61,11 +61,12 @@ inline LayerFlops encoder_layer_flops(const TextConfig& c, LayerType type, int S
   return f;
 }
 
-// One encoder layer over h [S, H], in place.
-template <class Target, class W>
+// One encoder layer over h [S, H], in place. Row r sits at positions[r] and sees the keys
+// visible(r, ·) lists (one sequence: positions 0..S-1; a stack of sequences: each row its own).
+template <class Target, class W, class Visible>
 inline void encoder_layer(Tensor& h, const TextLayerWeights<W>& layer, const AttentionShape& a, float eps,
-                          const std::vector<float>& inv_freq, const EncoderVisibility& visible, int chunk_rows,
-                          const std::function<void(int pass, int rows_done)>& on_chunk) {
+                          const std::vector<float>& inv_freq, const Visible& visible, const std::vector<int>& positions,
+                          int chunk_rows, const std::function<void(int pass, int rows_done)>& on_chunk) {
   const AttentionWeights<W>& w = layer.self_attn;
   const int S = h.rows, kv_width = a.kv_heads * a.head_dim;
 
@@ -75,7 +76,7 @@ inline void encoder_layer(Tensor& h, const TextLayerWeights<W>& layer, const Att
   kv.v = Tensor(S, kv_width);
   for_row_chunks(S, chunk_rows, [&](int r0, int r1) {
     const Tensor x_hat = rms_norm_rows<Target>(row_range(h, r0, r1), layer.pre_self_attn_layernorm, eps);  // [n, H]
-    const RopeAngles rope = rope_angles_of_rows(inv_freq, r0, r1);
+    const RopeAngles rope = rope_angles_of_rows(inv_freq, positions, r0, r1);
     const KeyValues part = project_keys_values<Target>(x_hat, w, eps, &rope, a.head_dim);  // [n, n_kv·d]
     put_rows(kv.k, r0, part.k);
     put_rows(kv.v, r0, part.v);
@@ -86,7 +87,7 @@ inline void encoder_layer(Tensor& h, const TextLayerWeights<W>& layer, const Att
   for_row_chunks(S, chunk_rows, [&](int r0, int r1) {
     Tensor x = row_range(h, r0, r1);  // [n, H]
     sandwich_layer<Target>(x, layer, eps, [&](const Tensor& x_hat) {
-      const RopeAngles rope = rope_angles_of_rows(inv_freq, r0, r1);
+      const RopeAngles rope = rope_angles_of_rows(inv_freq, positions, r0, r1);
       const Tensor q = project_queries<Target>(x_hat, w, eps, rope, a.head_dim);  // [n, n_h·d]
       const auto visible_to_row = [&](int t, std::vector<KeyInterval>& out) { visible(r0 + t, out); };
       return output_projection<Target>(attention<Target>(q, {{&kv.k, &kv.v}}, visible_to_row, a), w);
@@ -96,21 +97,17 @@ inline void encoder_layer(Tensor& h, const TextLayerWeights<W>& layer, const Att
   });
 }
 
-// embeddings [S, H], key_valid [S] (attention_mask) -> E [S, H]
-template <class Target, class W>
-inline Tensor encoder_forward(Tensor h, const std::vector<uint8_t>& key_valid, const StackWeights<W>& w,
-                              const TextConfig& c, const Rope& rope, const Observer& observe = {},
-                              int chunk_rows = kEncoderChunkRows) {
+// The encoder stack over rows at `positions` that see the keys window_keys (sliding layers) or
+// all_keys (full layers) list: embeddings [S, H] -> E [S, H]. encoder_forward and
+// encoder_forward_stacked below say what the rows are.
+template <class Target, class W, class Visible>
+inline Tensor encoder_forward_rows(Tensor h, const Visible& window_keys, const Visible& all_keys, const std::vector<int>& positions,
+                                   const StackWeights<W>& w, const TextConfig& c, const Rope& rope, const Observer& observe,
+                                   int chunk_rows) {
   check(chunk_rows > 0, "encoder_forward: chunk_rows must be positive");
   const AttentionShape a = attention_shape(c);
   const float eps = float(c.rms_norm_eps);
-  const int S = h.rows;  // positions 0..S-1, padding or not (spec §3.3)
-  const EncoderVisibility window_keys = encoder_visibility(LayerType::kSliding, key_valid, c.sliding_window);
-  const EncoderVisibility all_keys = encoder_visibility(LayerType::kFull, key_valid, c.sliding_window);
-  if (observe.mask) {  // dense [S, S] masks only for an observer that asks (dump tool, tests)
-    observe("encoder.mask.sliding_attention", encoder_window_mask(key_valid, c.sliding_window));
-    observe("encoder.mask.full_attention", encoder_full_mask(key_valid));
-  }
+  const int S = h.rows;
   observe("encoder.embeddings", h);
 
   // Work estimates, only for an observer that follows the progress.
@@ -133,7 +130,7 @@ inline Tensor encoder_forward(Tensor h, const std::vector<uint8_t>& key_valid, c
     const bool sliding = layer.type == LayerType::kSliding;
     const double work = observe.progress ? layer_work(layer.type) : 0.0, work_before = progress.work_done;
     progress.layer = int(i);
-    encoder_layer<Target>(h, layer, a, eps, rope.inv_freq(layer.type), sliding ? window_keys : all_keys, chunk_rows,
+    encoder_layer<Target>(h, layer, a, eps, rope.inv_freq(layer.type), sliding ? window_keys : all_keys, positions, chunk_rows,
                           [&](int pass, int rows_done) {
                             const double kv_work = std::min(kv_linear, work);
                             progress.rows_done = pass == 1 ? 0 : rows_done;
@@ -146,6 +143,40 @@ inline Tensor encoder_forward(Tensor h, const std::vector<uint8_t>& key_valid, c
   rms_norm_groups<Target>(h, w.norm, eps);
   observe("encoder.last_hidden_state", h);
   return h;
+}
+
+// embeddings [S, H], key_valid [S] (attention_mask) -> E [S, H]
+template <class Target, class W>
+inline Tensor encoder_forward(Tensor h, const std::vector<uint8_t>& key_valid, const StackWeights<W>& w,
+                              const TextConfig& c, const Rope& rope, const Observer& observe = {},
+                              int chunk_rows = kEncoderChunkRows) {
+  check(int(key_valid.size()) == h.rows, "encoder_forward: attention mask length differs from the number of tokens");
+  if (observe.mask) {  // dense [S, S] masks only for an observer that asks (dump tool, tests)
+    observe("encoder.mask.sliding_attention", encoder_window_mask(key_valid, c.sliding_window));
+    observe("encoder.mask.full_attention", encoder_full_mask(key_valid));
+  }
+  const int S = h.rows;  // positions 0..S-1, padding or not (spec §3.3)
+  return encoder_forward_rows<Target>(std::move(h), encoder_visibility(LayerType::kSliding, key_valid, c.sliding_window),
+                                      encoder_visibility(LayerType::kFull, key_valid, c.sliding_window), iota_positions(S), w, c,
+                                      rope, observe, chunk_rows);
+}
+
+// Several sequences' embeddings stacked into one [Σ S_b, H] -> their outputs, stacked likewise.
+// Every linear layer runs once over all the rows (short texts: one pass over the weights instead
+// of one per text); each row takes its own sequence's position and sees only its own sequence's
+// keys, and every kernel computes a row on its own: each sequence gets the bits it gets alone.
+template <class Target, class W>
+inline Tensor encoder_forward_stacked(Tensor h, const std::vector<std::vector<uint8_t>>& key_valid, const StackWeights<W>& w,
+                                      const TextConfig& c, const Rope& rope, int chunk_rows = kEncoderChunkRows) {
+  StackedVisibility window_keys, all_keys;
+  std::vector<int> positions;
+  for (const auto& valid : key_valid) {
+    window_keys.add(encoder_visibility(LayerType::kSliding, valid, c.sliding_window), int(valid.size()));
+    all_keys.add(encoder_visibility(LayerType::kFull, valid, c.sliding_window), int(valid.size()));
+    for (int p = 0; p < int(valid.size()); ++p) positions.push_back(p);
+  }
+  check(int(positions.size()) == h.rows, "encoder_forward_stacked: the padding masks do not cover the stacked rows");
+  return encoder_forward_rows<Target>(std::move(h), window_keys, all_keys, positions, w, c, rope, {}, chunk_rows);
 }
 
 T5GEMMA2_NAMESPACE_END

@@ -141,6 +141,27 @@ inline EncoderVisibility encoder_visibility(LayerType type, const std::vector<ui
   return EncoderVisibility(key_valid, type == LayerType::kSliding ? window : 0);
 }
 
+// Several sequences' rows stacked one after another (encoder_forward_stacked): row q of the
+// stack sees its own sequence's keys only, by that sequence's rule.
+struct StackedVisibility {
+  std::vector<EncoderVisibility> parts;
+  std::vector<int> first{0};  // first row of each part; the last entry is the total
+
+  void add(EncoderVisibility part, int rows) {
+    parts.push_back(std::move(part));
+    first.push_back(first.back() + rows);
+  }
+  void operator()(int q, std::vector<KeyInterval>& out) const {
+    const std::size_t p = std::size_t(std::upper_bound(first.begin(), first.end(), q) - first.begin()) - 1;
+    const std::size_t before = out.size();
+    parts[p](q - first[p], out);
+    for (std::size_t i = before; i < out.size(); ++i) {
+      out[i].begin += first[p];
+      out[i].end += first[p];
+    }
+  }
+};
+
 // Decoder query i (position query_positions[i]) over [self keys ; encoder keys]: the self keys
 // at positions ≤ q (and > q − W on sliding layers), then every valid encoder key. Self key
 // positions are ascending (chronological), so the visible self keys are one interval.

@@ -155,6 +155,30 @@ class Model {
                                    chunk_rows);
   }
 
+  // Several sequences' encoder embeddings [S_b, H] with their padding masks -> their encoder
+  // outputs. The F32 policy runs them as one stack of rows (encoder_forward_stacked: one pass
+  // over the weights for all of them, each sequence's bits as if alone); the hf-bf16 policy runs
+  // them one by one (PyTorch's kernels depend on the key list each sequence has on its own).
+  std::vector<Tensor> encode_many(const std::vector<Tensor>& embeddings, const std::vector<std::vector<uint8_t>>& key_valid) const {
+    check(embeddings.size() == key_valid.size(), "encode_many: one padding mask per sequence");
+    std::vector<Tensor> out;
+    if constexpr (std::is_same_v<Precision, HfBf16>) {
+      for (std::size_t b = 0; b < embeddings.size(); ++b) out.push_back(encode_embeddings(embeddings[b], key_valid[b]));
+      return out;
+    }
+    int rows = 0;
+    for (std::size_t b = 0; b < embeddings.size(); ++b) {
+      check(int(key_valid[b].size()) == embeddings[b].rows, "encode_many: a padding mask's length differs from its sequence");
+      rows += embeddings[b].rows;
+    }
+    Tensor stacked(rows, config_.encoder.hidden_size);  // [Σ S_b, H]
+    for (int b = 0, at = 0; b < int(embeddings.size()); at += embeddings[std::size_t(b)].rows, ++b) put_rows(stacked, at, embeddings[std::size_t(b)]);
+    const Tensor all = encoder_forward_stacked<Target>(std::move(stacked), key_valid, text_.encoder, config_.encoder, encoder_rope_);
+    for (int b = 0, at = 0; b < int(embeddings.size()); at += embeddings[std::size_t(b)].rows, ++b)
+      out.push_back(row_range(all, at, at + embeddings[std::size_t(b)].rows));
+    return out;
+  }
+
   // Teacher-forced decoder: decoder ids [T] -> final hidden state [T, H]
   Tensor decode(const std::vector<int>& decoder_ids, const Tensor& encoder_output, const std::vector<uint8_t>& encoder_valid,
                 const Observer& observe = {}) const {
