@@ -235,6 +235,42 @@ void BM_DecodeBatch(benchmark::State& state) {
 }
 BENCHMARK(BM_DecodeBatch)->Arg(1)->Arg(4)->Arg(16)->Arg(64)->Unit(benchmark::kMillisecond)->Iterations(2)->UseRealTime();
 
+// Embedding many short texts (Model::encode_many): 64 texts of 16 tokens, one by one (arg 0) or
+// in stacks of 32 texts = 512 rows (arg 1); the same bits either way.
+void BM_EncodeShortTexts(benchmark::State& state) {
+  set_num_threads(threads());
+  const auto& m = model<bf16_t>("270m-270m", false);
+  std::vector<Tensor> emb;
+  std::vector<std::vector<uint8_t>> valid;
+  for (int i = 0; i < 64; ++i) {
+    std::vector<int> ids{2};
+    const std::vector<int> stream = synthetic_token_stream("bench/short/" + std::to_string(i), 15);
+    ids.insert(ids.end(), stream.begin(), stream.end());
+    emb.push_back(m.embed(ids));
+    valid.emplace_back(ids.size(), 1);
+  }
+  const bool stacked = state.range(0) == 1;
+  if (state.range(0) == 2) {  // reference: ONE sequence of 1,024 tokens
+    const std::vector<int> ids = encoder_ids(1024);
+    benchmark::DoNotOptimize(m.encode(ids, std::vector<uint8_t>(ids.size(), 1)).data.data());  // warm-up
+    for (auto _ : state) benchmark::DoNotOptimize(m.encode(ids, std::vector<uint8_t>(ids.size(), 1)).data.data());
+    state.SetLabel(run_label("bf16, one 1,024-token sequence"));
+    return;
+  }
+  benchmark::DoNotOptimize(m.encode_many(emb, valid).size());  // untimed warm-up (first-touch page faults)
+  for (auto _ : state) {
+    if (stacked)  // stacks of 32 texts (512 rows: one row chunk of the encoder)
+      for (std::size_t i = 0; i < emb.size(); i += 32)
+        benchmark::DoNotOptimize(m.encode_many(std::vector<Tensor>(emb.begin() + long(i), emb.begin() + long(i) + 32),
+                                               std::vector<std::vector<uint8_t>>(valid.begin() + long(i), valid.begin() + long(i) + 32)).size());
+    else
+      for (std::size_t i = 0; i < emb.size(); ++i) benchmark::DoNotOptimize(m.encode_embeddings(emb[i], valid[i]).data.data());
+  }
+  state.counters["texts/s"] = benchmark::Counter(64.0, benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(run_label(stacked ? "bf16, stacks of 512 rows" : "bf16, one by one"));
+}
+BENCHMARK(BM_EncodeShortTexts)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->Iterations(2)->UseRealTime();
+
 template <class W>
 void BM_Encode512(benchmark::State& state) { encode<W>(state, "270m-270m"); }
 template <class W>
