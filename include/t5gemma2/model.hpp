@@ -165,7 +165,7 @@ class Model {
   std::vector<Tensor> encode_many(const std::vector<Tensor>& embeddings, const std::vector<std::vector<uint8_t>>& key_valid) const {
     check(embeddings.size() == key_valid.size(), "encode_many: one padding mask per sequence");
     std::vector<Tensor> out;
-    if constexpr (std::is_same_v<Precision, HfBf16>) {
+    if (std::is_same_v<Precision, HfBf16> || embeddings.size() == 1) {
       for (std::size_t b = 0; b < embeddings.size(); ++b) out.push_back(encode_embeddings(embeddings[b], key_valid[b]));
       return out;
     }
