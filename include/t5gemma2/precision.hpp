@@ -335,7 +335,8 @@ struct HfBf16Kernels {
   // ("running sum in bf16": every product and every partial sum rounded, in contraction order.)
   // HF runs with several sequences in a batch choose differently for the small products (the
   // gemm's q·kᵀ then also keeps a bf16 running sum): this policy reproduces one sequence at a
-  // time. Measured on HF's attention calls (tools/probe_torch_bf16.py).
+  // time. Measured on HF's own attention calls during development; the tiny goldens' generation
+  // steps go through all three cases.
   enum class Bmm { kOneDnn, kBf16Running, kGemmF32 };
   static Bmm bmm_kind(long batch, long rows, long contraction, long cols, bool transposed_b) {
     if (batch * rows * contraction * cols > 16 * 16 * 16) return Bmm::kOneDnn;
@@ -405,7 +406,8 @@ struct HfBf16Kernels {
   }
 
   // matmul(p, v) on bf16 tensors: HF multiplies the weights of the WHOLE key list (masked keys
-  // with weight 0) by the values, so the sum runs over key indices in oneDNN's order — blocks of
+  // with weight 0) by the values. Small products (bmm_kind): torch's loop, a bf16 running sum in
+  // key order. Otherwise the sum runs over key indices in oneDNN's order — blocks of
   // onednn_k_block(total keys), pairs (2j+1, 2j) inside a block. Keys outside the spans add
   // exact zeros and are skipped. Rounded at the end.
   static void attention_pv(const float* const* weights, float* const* outs, int nq, const KeySpan* spans, int n_spans, int d) {
