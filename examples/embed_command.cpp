@@ -142,35 +142,19 @@ int embed_main(int argc, char** argv) {
 
     using M = Model<RuntimeDims, float, HwyDynamicTarget>;
     const M model(model_dir, ModelParts{/*decoder=*/false, /*vision=*/!images.empty()});
-    // Prompts go through the encoder one by one (kStackTokens = 0). Model::encode_many can stack
-    // them (same bits), but measured slower on the development machine: 32 vs 47 texts/s for
-    // 16-token texts on the 270m preset (BM_EncodeShortTexts), so it is not used here.
-    constexpr std::size_t kStackTokens = 0;
+    // One prompt at a time. Model::encode_many can stack prompts (same bits) but measured slower
+    // on the development machine: 32 vs 47 texts/s for 16-token texts on the 270m preset
+    // (BM_EncodeShortTexts), so it is not used here.
     std::vector<Tensor> vectors;
-    std::vector<Tensor> stack;
-    std::vector<std::vector<uint8_t>> stack_valid;
-    std::size_t stack_tokens = 0;
-    auto flush = [&] {
-      const std::vector<Tensor> states = model.encode_many(stack, stack_valid);
-      for (std::size_t i = 0; i < states.size(); ++i) {
-        Tensor v = pool_states(states[i], stack_valid[i], pooling);
-        if (normalize) l2_normalize_rows(v);
-        vectors.push_back(std::move(v));
-      }
-      stack.clear();
-      stack_valid.clear();
-      stack_tokens = 0;
-    };
     for (std::size_t b = 0, next = 0; b < prompts.size(); ++b) {
       std::vector<Tensor> features;
       for (std::size_t i = 0; i < images_of[b]; ++i, ++next)
         features.push_back(model.image_features(preprocess_image(load_image(images[next]), c.vision.image_size)));
-      if (!stack.empty() && stack_tokens + ids[b].size() > kStackTokens) flush();
-      stack.push_back(model.encoder_embeddings(ids[b], features));
-      stack_valid.emplace_back(ids[b].size(), 1);
-      stack_tokens += ids[b].size();
+      const std::vector<uint8_t> valid(ids[b].size(), 1);
+      Tensor v = pool_states(model.encode_embeddings(model.encoder_embeddings(ids[b], features), valid), valid, pooling);
+      if (normalize) l2_normalize_rows(v);
+      vectors.push_back(std::move(v));
     }
-    flush();
 
     const int H = c.encoder.hidden_size;
     if (out == "-") {
