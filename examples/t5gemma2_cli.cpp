@@ -2,7 +2,9 @@
 //
 //   t5gemma2 [--model DIR] [--image PATH]... [--prompt TEXT]... [--prompt-file F [--whole-file]]
 //            [--max-input-tokens N] [--max-new-tokens N] [--temperature T] [--top-k K]
-//            [--top-p P] [--seed S] [--threads N] [--target NAME] [--precision P] [--cross-kv-bf16]
+//            [--top-p P] [--seed S] [--num-beams N] [--num-return-sequences N] [--length-penalty X]
+//            [--early-stopping true|false|never] [--repetition-penalty X] [--no-repeat-ngram-size N]
+//            [--min-new-tokens N] [--threads N] [--target NAME] [--precision P] [--cross-kv-bf16]
 //            [--synthetic-seed S]
 //
 // Without --model it runs the demo model bundled in the repository (models/demo).
@@ -16,6 +18,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unistd.h>
@@ -34,8 +37,10 @@ using namespace t5gemma2;
 const char* kUsage =
     "usage: t5gemma2 [--model DIR] [--image PATH]... [--prompt TEXT]... [--prompt-file F [--whole-file]]\n"
     "                [--max-input-tokens N] [--max-new-tokens N] [--temperature T] [--top-k K]\n"
-    "                [--top-p P] [--seed S] [--threads N] [--target NAME] [--precision P] [--cross-kv-bf16]\n"
-    "                [--synthetic-seed S]\n"
+    "                [--top-p P] [--seed S] [--num-beams N] [--num-return-sequences N]\n"
+    "                [--length-penalty X] [--early-stopping true|false|never] [--repetition-penalty X]\n"
+    "                [--no-repeat-ngram-size N] [--min-new-tokens N] [--threads N] [--target NAME]\n"
+    "                [--precision P] [--cross-kv-bf16] [--synthetic-seed S]\n"
     "\n"
     "Generates text with a T5Gemma 2 checkpoint (config.json, model.safetensors, tokenizer.model).\n"
     "`t5gemma2 embed --help`: sentence embeddings from the encoder alone.\n"
@@ -53,6 +58,16 @@ const char* kUsage =
     "  --temperature T     sample with temperature T (default 0: greedy)\n"
     "  --top-k K, --top-p P  sampling filters (default off)\n"
     "  --seed S            sampling seed (default 0): same seed, same output\n"
+    "  --num-beams N       beam search with N beams, as HF generate() (default 1: greedy)\n"
+    "  --num-return-sequences N  print the N best hypotheses per prompt (<= num beams) as\n"
+    "                      'rank<TAB>score<TAB>text' lines\n"
+    "  --length-penalty X  beam score = sum of log-probs / length^X (default 1)\n"
+    "  --early-stopping E  true: stop when num-beams hypotheses are done; false (default): HF's\n"
+    "                      heuristic; never: only when no beam can improve\n"
+    "  --repetition-penalty X  HF's repetition penalty (default 1: off)\n"
+    "  --no-repeat-ngram-size N  never repeat an N-gram of the output (default 0: off)\n"
+    "  --min-new-tokens N  no EOS before N new tokens (default 0)\n"
+    "                      (defaults of these: generation_config.json's when it sets them)\n"
     "  --threads N         worker threads (default: all cores); results do not depend on it\n"
     "  --target NAME       SIMD kernels: a name listed below, or 'scalar' for the reference\n"
     "                      (default: the first, the best this CPU runs); results are identical\n"
@@ -158,6 +173,10 @@ struct Args {
   std::vector<std::string> prompts;
   int max_new_tokens = -1;
   SamplingOptions sampling;
+  // Beam search and processors: unset ones take generation_config.json's values.
+  std::optional<int> num_beams, num_return_sequences, no_repeat_ngram_size, min_new_tokens;
+  std::optional<double> length_penalty, repetition_penalty;
+  std::optional<std::string> early_stopping;
   int threads = 0;
   std::string target;
   std::string precision = "f32";
@@ -225,6 +244,23 @@ Args parse_args(int argc, char** argv) {
       if (!(a.sampling.top_p > 0 && a.sampling.top_p <= 1)) bad_usage("--top-p must be in (0, 1]");
     } else if (f == "--seed") {
       a.sampling.seed = uint64_t(number_arg(f, value()));
+    } else if (f == "--num-beams") {
+      a.num_beams = int_arg(f, value(), 1, 1024);
+    } else if (f == "--num-return-sequences") {
+      a.num_return_sequences = int_arg(f, value(), 1, 1024);
+    } else if (f == "--length-penalty") {
+      a.length_penalty = number_arg(f, value());
+    } else if (f == "--early-stopping") {
+      a.early_stopping = value();
+      if (*a.early_stopping != "true" && *a.early_stopping != "false" && *a.early_stopping != "never")
+        bad_usage("--early-stopping must be true, false or never, not '" + *a.early_stopping + "'");
+    } else if (f == "--repetition-penalty") {
+      a.repetition_penalty = number_arg(f, value());
+      if (!(*a.repetition_penalty > 0)) bad_usage("--repetition-penalty must be > 0");
+    } else if (f == "--no-repeat-ngram-size") {
+      a.no_repeat_ngram_size = int_arg(f, value(), 0, 1 << 20);
+    } else if (f == "--min-new-tokens") {
+      a.min_new_tokens = int_arg(f, value(), 0, 1 << 20);
     } else if (f == "--threads") {
       a.threads = int_arg(f, value(), 1, 1024);
     } else if (f == "--target") {
@@ -319,14 +355,29 @@ int run(const Args& a) {
   }
 
   GenerationOptions options;
-  options.max_new_tokens = a.max_new_tokens > 0 ? a.max_new_tokens : (c.max_new_tokens > 0 ? c.max_new_tokens : 32);
+  const GenerationDefaults& d = c.generation;
+  options.max_new_tokens = a.max_new_tokens > 0 ? a.max_new_tokens : (d.max_new_tokens > 0 ? d.max_new_tokens : 32);
+  options.beam.num_beams = a.num_beams.value_or(d.num_beams);
+  options.beam.num_return_sequences = a.num_return_sequences.value_or(a.num_beams ? 1 : d.num_return_sequences);
+  options.beam.length_penalty = a.length_penalty.value_or(d.length_penalty);
+  const std::string early = a.early_stopping.value_or(d.early_stopping);
+  options.beam.early_stopping = early == "true" ? EarlyStopping::kWhenFull : early == "never" ? EarlyStopping::kNever : EarlyStopping::kHeuristic;
+  options.processing.repetition_penalty = float(a.repetition_penalty.value_or(d.repetition_penalty));
+  options.processing.no_repeat_ngram_size = a.no_repeat_ngram_size.value_or(d.no_repeat_ngram_size);
+  options.processing.min_new_tokens = a.min_new_tokens.value_or(d.min_new_tokens);
+  if (options.beam.num_return_sequences > options.beam.num_beams)
+    throw Error("--num-return-sequences " + std::to_string(options.beam.num_return_sequences) + " exceeds the number of beams (" +
+                std::to_string(options.beam.num_beams) + ")");
+  if (options.beam.num_beams > 1 && a.sampling.temperature > 0)
+    throw Error("--temperature with --num-beams > 1 (beam sampling) is not supported");
   const int dec_limit = c.decoder.max_position_embeddings;
   if (dec_limit > 0 && options.max_new_tokens + 1 > dec_limit)
     throw Error("--max-new-tokens " + std::to_string(options.max_new_tokens) + " exceeds the decoder's " +
                 std::to_string(dec_limit) + " positions (max_position_embeddings)");
   options.sampling = a.sampling;
   options.cross_kv_bf16 = a.cross_kv_bf16;
-  const bool stream = ids.size() == 1;
+  const bool beams = options.beam.num_beams > 1;
+  const bool stream = ids.size() == 1 && !beams;
   std::vector<std::vector<int>> generated(ids.size());
   std::string printed;
   options.on_token = [&](std::size_t b, int token) {
@@ -340,7 +391,15 @@ int run(const Args& a) {
     }
   };
   const std::vector<Generation> out = generate_from_encoded(*model, encoded, batch.valid, options);
-  if (stream) {
+  if (beams) {  // hypotheses are known only at the end
+    const int per_prompt = options.beam.num_return_sequences;
+    for (std::size_t r = 0; r < out.size(); ++r) {
+      const std::vector<int> tokens(out[r].sequence.begin() + 1, out[r].sequence.end());
+      const std::string text = tok.decode(tokens, true);
+      if (per_prompt > 1) std::printf("%d\t%.6f\t%s\n", int(r % std::size_t(per_prompt)) + 1, double(out[r].score), text.c_str());
+      else std::printf("%s\n", text.c_str());
+    }
+  } else if (stream) {
     const std::string text = tok.decode(generated[0], true);  // anything held back mid-character
     if (text.size() > printed.size()) std::fputs(text.c_str() + printed.size(), stdout);
     std::fputc('\n', stdout);

@@ -6,10 +6,13 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "t5gemma2/config.hpp"
 #include "t5gemma2/safetensors.hpp"
+#include "t5gemma2/tokenizer.hpp"
 #include "test_util.hpp"
 
 struct Run {
@@ -110,6 +113,45 @@ TEST_CASE("CLI embed: every golden demo prompt's mean vector (JSON lines) matche
   r = run_cli("embed --prompt a --prompt b --pooling none --out " + quote(dir / "n.npy"), true);
   CHECK(r.status == 2);
   CHECK(r.out.find("use .safetensors or -") != std::string::npos);
+}
+
+TEST_CASE("CLI beam search prints HF's hypotheses and scores (demo text_00, beam golden run b4_lp0_never_r4)") {
+  // HF: num_beams 4, length_penalty 0, early_stopping "never", num_return_sequences 4 on the
+  // demo batch; text_00 ('reverse: one two three') is row 0, alone here.
+  const t5gemma2::SafetensorsFile golden(test_data("beam/demo/golden.safetensors"));
+  const auto want = t5gemma2::to_i64_vector(golden.get("text.b4_lp0_never_r4.sequences"));
+  const auto scores = t5gemma2::to_f32_vector(golden.get("text.b4_lp0_never_r4.sequences_scores"));
+  const auto width = std::size_t(golden.get("text.b4_lp0_never_r4.sequences").shape[1]);
+  const t5gemma2::ModelConfig c = t5gemma2::load_model_config(demo_model());
+  const t5gemma2::Tokenizer tok = t5gemma2::load_tokenizer(demo_model(), c);
+  const Run r = run_cli("--prompt 'reverse: one two three' --num-beams 4 --length-penalty 0 --early-stopping never "
+                        "--num-return-sequences 4");
+  CHECK(r.status == 0);
+  std::istringstream lines(r.out);
+  std::size_t n = 0;
+  for (std::string line; std::getline(lines, line); ++n) {  // rank <TAB> score <TAB> text
+    INFO(line);
+    REQUIRE(n < 4);
+    const std::vector<int> ids(want.begin() + std::ptrdiff_t(n * width + 1), want.begin() + std::ptrdiff_t((n + 1) * width));
+    const std::size_t t1 = line.find('\t'), t2 = line.find('\t', t1 + 1);
+    REQUIRE(t2 != std::string::npos);
+    CHECK(line.substr(0, t1) == std::to_string(n + 1));
+    CHECK(std::fabs(std::stod(line.substr(t1 + 1, t2 - t1 - 1)) - scores[n]) <= 1e-5 * std::max(1.0f, std::fabs(scores[n])));
+    CHECK(line.substr(t2 + 1) == tok.decode(ids, true));
+  }
+  CHECK(n == 4);
+  const Run one = run_cli("--prompt 'reverse: one two three' --num-beams 2 --repetition-penalty 1.3 --no-repeat-ngram-size 2 --min-new-tokens 4");
+  CHECK(one.status == 0);
+  CHECK(one.out.find('\t') == std::string::npos);  // one hypothesis: text only
+  Run bad = run_cli("--prompt x --num-beams 2 --num-return-sequences 3", true);
+  CHECK(bad.status == 1);
+  CHECK(bad.out.find("--num-return-sequences 3 exceeds the number of beams (2)") != std::string::npos);
+  bad = run_cli("--prompt x --early-stopping maybe", true);
+  CHECK(bad.status == 2);
+  CHECK(bad.out.find("--early-stopping must be true, false or never") != std::string::npos);
+  bad = run_cli("--prompt x --num-beams 2 --temperature 0.5", true);
+  CHECK(bad.status == 1);
+  CHECK(bad.out.find("beam sampling") != std::string::npos);
 }
 
 TEST_CASE("CLI sampling is reproducible for a seed") {

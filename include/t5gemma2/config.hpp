@@ -67,6 +67,19 @@ struct VisionConfig {
   int head_dim() const { return hidden_size / num_heads; }
 };
 
+// The decoding defaults of generation_config.json that we support (HF GenerationConfig names;
+// generation_options.hpp says what they do). A command-line option overrides them.
+struct GenerationDefaults {
+  int max_new_tokens = 0;  // 0 when not given
+  int num_beams = 1;
+  int num_return_sequences = 1;
+  double length_penalty = 1.0;
+  std::string early_stopping = "false";  // "false", "true" or "never"
+  double repetition_penalty = 1.0;
+  int no_repeat_ngram_size = 0;
+  int min_new_tokens = 0;
+};
+
 struct ModelConfig {
   TextConfig encoder;
   TextConfig decoder;
@@ -79,7 +92,7 @@ struct ModelConfig {
   int bos_token_id = 2;
   int decoder_start_token_id = 2;
   std::vector<int> eos_token_ids{1};
-  int max_new_tokens = 0;  // generation_config.json's default, 0 when not given
+  GenerationDefaults generation;  // generation_config.json
   bool tie_word_embeddings = true;
 
   // Side of the square average-pooling window that turns the patch grid into
@@ -260,6 +273,43 @@ inline std::vector<int> parse_id_list(const json& v, const std::string& key) {
   return ids;
 }
 
+// An integer key of generation_config.json in [lo, hi]; null or absent: `fallback`.
+inline int generation_int(const json& g, const char* key, int lo, int hi, int fallback, const std::string& file) {
+  if (!g.contains(key) || g[key].is_null()) return fallback;
+  const json& v = g[key];
+  const bool integral = v.is_number_integer() || (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>());
+  const double x = v.is_number() ? v.get<double>() : 0.0;
+  if (!integral || x < lo || x > hi)
+    throw Error(file + ": '" + key + "' must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + v.dump());
+  return int(x);
+}
+
+inline double generation_number(const json& g, const char* key, double lo, double hi, double fallback, const std::string& file) {
+  if (!g.contains(key) || g[key].is_null()) return fallback;
+  const json& v = g[key];
+  if (!v.is_number() || !(v.get<double>() >= lo && v.get<double>() <= hi))
+    throw Error(file + ": '" + key + "' must be a number in [" + json(lo).dump() + ", " + json(hi).dump() + "], got " + v.dump());
+  return v.get<double>();
+}
+
+inline GenerationDefaults parse_generation_defaults(const json& g, const std::string& file) {
+  GenerationDefaults d;
+  d.max_new_tokens = generation_int(g, "max_new_tokens", 1, 1 << 20, 0, file);
+  d.num_beams = generation_int(g, "num_beams", 1, 1024, 1, file);
+  d.num_return_sequences = generation_int(g, "num_return_sequences", 1, d.num_beams, 1, file);
+  d.length_penalty = generation_number(g, "length_penalty", -1e6, 1e6, 1.0, file);
+  d.repetition_penalty = generation_number(g, "repetition_penalty", 1e-6, 1e6, 1.0, file);
+  d.no_repeat_ngram_size = generation_int(g, "no_repeat_ngram_size", 0, 1 << 20, 0, file);
+  d.min_new_tokens = generation_int(g, "min_new_tokens", 0, 1 << 20, 0, file);
+  if (g.contains("early_stopping") && !g["early_stopping"].is_null()) {
+    const json& v = g["early_stopping"];
+    if (v.is_boolean()) d.early_stopping = v.get<bool>() ? "true" : "false";
+    else if (v.is_string() && v.get<std::string>() == "never") d.early_stopping = "never";
+    else throw Error(file + ": 'early_stopping' must be true, false or \"never\", got " + v.dump());
+  }
+  return d;
+}
+
 }  // namespace config_detail
 
 inline ModelConfig parse_model_config_json(const std::string& text);
@@ -347,8 +397,7 @@ inline ModelConfig load_model_config(const std::string& dir) {
       m.eos_token_ids = config_detail::parse_id_list(g["eos_token_id"], "generation_config.eos_token_id");
     if (g.contains("decoder_start_token_id") && g["decoder_start_token_id"].is_number_integer())
       m.decoder_start_token_id = g["decoder_start_token_id"].get<int>();
-    if (g.contains("max_new_tokens") && g["max_new_tokens"].is_number_integer())
-      m.max_new_tokens = std::max(0, g["max_new_tokens"].get<int>());
+    m.generation = config_detail::parse_generation_defaults(g, dir + "/generation_config.json");
   }
   return m;
 }

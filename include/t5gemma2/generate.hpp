@@ -4,6 +4,9 @@
 //   sampling    logits / temperature -> keep the top_k largest -> keep the smallest prefix of
 //               the sorted distribution whose mass reaches top_p -> softmax -> draw with a
 //               seeded mt19937_64 (reproducible run to run; not PyTorch's random stream)
+//   processors  repetition penalty, no-repeat n-grams, min new tokens act on the logits first
+//               (logits_processors.hpp), as in HF
+//   beams       num_beams > 1: beam search (beam_search.hpp)
 //   stop        at any EOS id (config.json + generation_config.json) or max_new_tokens
 // A batch runs in lock-step like HF's generate: a finished sequence is fed PAD and emits PAD
 // until every sequence has finished.
@@ -11,41 +14,17 @@
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
 #include <numeric>
 #include <optional>
 #include <random>
 #include <vector>
 
+#include "t5gemma2/beam_search.hpp"
+#include "t5gemma2/generation_options.hpp"
 #include "t5gemma2/kv_cache.hpp"
+#include "t5gemma2/logits_processors.hpp"
 
 T5GEMMA2_NAMESPACE_BEGIN
-
-struct SamplingOptions {
-  float temperature = 0.0f;  // <= 0: greedy
-  int top_k = 0;             // 0: no top-k filter
-  float top_p = 1.0f;        // 1: no nucleus filter
-  uint64_t seed = 0;
-};
-
-struct GenerationOptions {
-  int max_new_tokens = 32;
-  SamplingOptions sampling;
-  std::vector<int> eos_ids;  // empty: the model config's
-  bool use_cache = true;     // false: recompute the whole decoder every step (a check)
-  bool keep_step_logits = false;
-  // Keep the decoder's cross keys/values as bf16: half the bytes per step on long inputs, not
-  // bit-exact with the reference (decoder.hpp: all_cross_keys_values). Off by default.
-  bool cross_kv_bf16 = false;
-  // Called for every generated token of sample b (not for the PAD of finished samples).
-  std::function<void(std::size_t b, int token)> on_token;
-};
-
-struct Generation {
-  std::vector<int> sequence;                  // decoder start + generated (PAD after EOS)
-  std::vector<std::vector<float>> step_logits;  // [steps][V] when keep_step_logits
-  bool finished = false;                      // an EOS was produced
-};
 
 // argmax, ties to the lowest index.
 inline int argmax(const std::vector<float>& logits) {
@@ -83,11 +62,14 @@ inline int sample_token(const std::vector<float>& logits, const SamplingOptions&
 }
 
 // Generates for a batch of encoder outputs E [S_b, H] and their padding rows (inputs padded by
-// the caller as the tokenizer pads them; images already merged before encoding).
+// the caller as the tokenizer pads them; images already merged before encoding). With
+// options.beam.num_beams > 1 this is beam search and returns num_return_sequences per input.
 template <class Model>
 inline std::vector<Generation> generate_from_encoded(const Model& model, const std::vector<Tensor>& encoder_outputs,
                                                      const std::vector<std::vector<uint8_t>>& encoder_valid,
                                                      const GenerationOptions& options) {
+  if (options.beam.num_beams > 1) return beam_search_from_encoded(model, encoder_outputs, encoder_valid, options);
+  options.processing.validate();
   const ModelConfig& c = model.config();
   const std::vector<int>& eos = options.eos_ids.empty() ? c.eos_token_ids : options.eos_ids;
   const auto is_eos = [&](int t) { return std::find(eos.begin(), eos.end(), t) != eos.end(); };
@@ -116,7 +98,14 @@ inline std::vector<Generation> generate_from_encoded(const Model& model, const s
         const Tensor all = model.logits(h);
         logits.assign(all.row(all.rows - 1), all.row(all.rows - 1) + all.cols);
       }
-      const int token = g.finished ? c.pad_token_id : sample_token(logits, options.sampling, rng);
+      int token = c.pad_token_id;
+      if (!g.finished && options.processing.active()) {
+        std::vector<float> scores = logits;  // the raw logits stay for keep_step_logits
+        process_scores(options.processing, g.sequence, /*prompt_length=*/1, eos, scores);
+        token = sample_token(scores, options.sampling, rng);
+      } else if (!g.finished) {
+        token = sample_token(logits, options.sampling, rng);
+      }
       if (options.keep_step_logits) g.step_logits.push_back(std::move(logits));
       g.sequence.push_back(token);
       if (!g.finished) {

@@ -9,6 +9,7 @@
 // order, so it reproduces the teacher-forced pass bit for bit (see attention.hpp).
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "t5gemma2/decoder.hpp"
@@ -70,22 +71,28 @@ class BatchDecoderSession {
  public:
   using Target = typename Model::TargetType;
 
-  // One sequence per encoder output; cross_kv_bf16: keep the cross keys/values as bf16
-  // (decoder.hpp: all_cross_keys_values).
+  // One sequence per encoder output, or `copies` consecutive sequences per encoder output (beam
+  // search: one per beam) that share its cross keys/values, computed once. cross_kv_bf16: keep
+  // the cross keys/values as bf16 (decoder.hpp: all_cross_keys_values).
   BatchDecoderSession(const Model& model, const std::vector<Tensor>& encoder_outputs,
-                      const std::vector<std::vector<uint8_t>>& encoder_valid, bool cross_kv_bf16 = false)
+                      const std::vector<std::vector<uint8_t>>& encoder_valid, bool cross_kv_bf16 = false, int copies = 1)
       : model_(model) {
     model.require_decoder();
     check(encoder_outputs.size() == encoder_valid.size(), "BatchDecoderSession: one padding mask per encoder output");
+    check(copies >= 1, "BatchDecoderSession: copies must be >= 1");
     const TextConfig& c = model.config().decoder;
     const auto& w = model.text_weights().decoder;
     for (std::size_t b = 0; b < encoder_outputs.size(); ++b) {
-      Sequence s;
-      s.encoder_valid = encoder_valid[b];
-      s.cross = all_cross_keys_values<Target>(encoder_outputs[b], w, c, cross_kv_bf16);
-      for (const auto& layer : w.layers)
-        s.self.emplace_back(c.num_kv_heads * c.head_dim, layer.type == LayerType::kSliding ? c.sliding_window : 0);
-      sequences_.push_back(std::move(s));
+      auto cross = std::make_shared<CrossState>();
+      cross->encoder_valid = encoder_valid[b];
+      cross->kv = all_cross_keys_values<Target>(encoder_outputs[b], w, c, cross_kv_bf16);
+      for (int copy = 0; copy < copies; ++copy) {
+        Sequence s;
+        s.cross = cross;
+        for (const auto& layer : w.layers)
+          s.self.emplace_back(c.num_kv_heads * c.head_dim, layer.type == LayerType::kSliding ? c.sliding_window : 0);
+        sequences_.push_back(std::move(s));
+      }
     }
   }
 
@@ -93,13 +100,29 @@ class BatchDecoderSession {
   int position(std::size_t b) const { return sequences_[b].self.empty() ? 0 : sequences_[b].self.front().appended(); }
   const SelfKeyValueCache& cache(std::size_t b, int layer) const { return sequences_[b].self[std::size_t(layer)]; }
 
-  // Bytes of cross keys and values every step reads (all layers, all sequences).
+  // Beam search: sequence b continues from the state sequence source[b] holds now — its self KV
+  // caches are copied (cross keys/values are shared and stay). source[b] must be a sequence of
+  // the same encoder output.
+  void reorder(const std::vector<std::size_t>& source) {
+    check(source.size() == sequences_.size(), "BatchDecoderSession::reorder: one source per sequence");
+    std::vector<std::vector<SelfKeyValueCache>> self(sequences_.size());
+    for (std::size_t b = 0; b < source.size(); ++b) {
+      check(source[b] < sequences_.size() && sequences_[source[b]].cross == sequences_[b].cross,
+            "BatchDecoderSession::reorder: a sequence may only continue one of the same input");
+      self[b] = sequences_[source[b]].self;
+    }
+    for (std::size_t b = 0; b < source.size(); ++b) sequences_[b].self = std::move(self[b]);
+  }
+
+  // Bytes of cross keys and values every step reads (all layers, all inputs; shared ones once).
   std::size_t cross_bytes() const {
     std::size_t n = 0;
-    for (const Sequence& s : sequences_)
-      for (const KeyValues& kv : s.cross)
+    for (std::size_t b = 0; b < sequences_.size(); ++b) {
+      if (b > 0 && sequences_[b].cross == sequences_[b - 1].cross) continue;
+      for (const KeyValues& kv : sequences_[b].cross->kv)
         n += kv.bf16 ? (kv.k_bf16.data.size() + kv.v_bf16.data.size()) * sizeof(bf16_t)
                      : (kv.k.data.size() + kv.v.data.size()) * sizeof(float);
+    }
     return n;
   }
 
@@ -129,7 +152,7 @@ class BatchDecoderSession {
           row.v = row_range(kv.v, b, b + 1);
           put_rows(heads, b,
                    merged_attention_of_new_rows<Target>(row_range(q, b, b + 1), std::move(row), layer, c, {positions[std::size_t(b)]},
-                                                        s.cross[i], s.encoder_valid, [&](const KeyValues& new_kv) {
+                                                        s.cross->kv[i], s.cross->encoder_valid, [&](const KeyValues& new_kv) {
                                                           s.self[i].append(new_kv, positions[std::size_t(b)]);
                                                           return s.self[i].keys();
                                                         }));
@@ -145,10 +168,13 @@ class BatchDecoderSession {
   }
 
  private:
-  struct Sequence {
+  struct CrossState {  // what a sequence reads of its encoder output
     std::vector<uint8_t> encoder_valid;
-    std::vector<KeyValues> cross;
-    std::vector<SelfKeyValueCache> self;
+    std::vector<KeyValues> kv;  // per layer
+  };
+  struct Sequence {
+    std::shared_ptr<const CrossState> cross;  // shared by the beams of one input
+    std::vector<SelfKeyValueCache> self;      // per layer
   };
   const Model& model_;
   std::vector<Sequence> sequences_;
