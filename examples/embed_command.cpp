@@ -142,19 +142,34 @@ int embed_main(int argc, char** argv) {
 
     using M = Model<RuntimeDims, float, HwyDynamicTarget>;
     const M model(model_dir, ModelParts{/*decoder=*/false, /*vision=*/!images.empty()});
-    // One prompt at a time. Model::encode_many can stack prompts (same bits) but measured slower
-    // on the development machine: 32 vs 47 texts/s for 16-token texts on the 270m preset
-    // (BM_EncodeShortTexts), so it is not used here.
+    // Prompts go through the encoder in stacks of up to kEncoderChunkRows rows (Model::encode_many:
+    // one pass over the weights per stack, every prompt's bits as if alone). 64 texts of 16
+    // tokens, 270m, bf16, 2 threads: 64 texts/s stacked vs 41 one by one (BM_EncodeShortTexts).
     std::vector<Tensor> vectors;
+    std::vector<Tensor> stack;
+    std::vector<std::vector<uint8_t>> stack_valid;
+    int stack_rows = 0;
+    const auto flush = [&] {
+      const std::vector<Tensor> states = model.encode_many(stack, stack_valid);
+      for (std::size_t i = 0; i < states.size(); ++i) {
+        Tensor v = pool_states(states[i], stack_valid[i], pooling);
+        if (normalize) l2_normalize_rows(v);
+        vectors.push_back(std::move(v));
+      }
+      stack.clear();
+      stack_valid.clear();
+      stack_rows = 0;
+    };
     for (std::size_t b = 0, next = 0; b < prompts.size(); ++b) {
       std::vector<Tensor> features;
       for (std::size_t i = 0; i < images_of[b]; ++i, ++next)
         features.push_back(model.image_features(preprocess_image(load_image(images[next]), c.vision.image_size)));
-      const std::vector<uint8_t> valid(ids[b].size(), 1);
-      Tensor v = pool_states(model.encode_embeddings(model.encoder_embeddings(ids[b], features), valid), valid, pooling);
-      if (normalize) l2_normalize_rows(v);
-      vectors.push_back(std::move(v));
+      if (!stack.empty() && stack_rows + int(ids[b].size()) > kEncoderChunkRows) flush();
+      stack.push_back(model.encoder_embeddings(ids[b], features));
+      stack_valid.emplace_back(ids[b].size(), 1);
+      stack_rows += int(ids[b].size());
     }
+    if (!stack.empty()) flush();
 
     const int H = c.encoder.hidden_size;
     if (out == "-") {
