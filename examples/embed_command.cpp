@@ -17,6 +17,7 @@
 #include <xtensor/xadapt.hpp>
 #include <xtensor/xnpy.hpp>
 
+#include "cli_args.hpp"
 #include "t5gemma2/embeddings.hpp"
 #include "t5gemma2/image.hpp"
 #include "t5gemma2/memory.hpp"
@@ -91,13 +92,9 @@ int embed_main(int argc, char** argv) {
     else if (f == "--image") images.push_back(value());
     else if (f == "--prompt") prompts.push_back(value());
     else if (f == "--prompt-file") {
-      const std::string path = value();
-      std::ifstream in(path, std::ios::binary);
-      if (!in) embed_usage_error("cannot read --prompt-file " + path);
-      for (std::string line; std::getline(in, line);)
-        if (!line.empty()) prompts.push_back(line);
+      for (std::string& p : t5gemma2_cli::read_prompt_file(value(), false, embed_usage_error)) prompts.push_back(std::move(p));
     } else if (f == "--out") out = value();
-    else if (f == "--threads") threads = std::atoi(value().c_str());
+    else if (f == "--threads") threads = int(t5gemma2_cli::int_value(f, value(), 1, 1024, embed_usage_error));
     else if (f == "--target") target = value();
     else if (f == "--help" || f == "-h") {
       std::printf("%s", kEmbedUsage);
@@ -128,6 +125,7 @@ int embed_main(int argc, char** argv) {
     std::vector<std::size_t> images_of(prompts.size());
     std::size_t markers = 0;
     for (std::size_t b = 0; b < prompts.size(); ++b) {
+      t5gemma2_cli::check_prompt_bytes(prompts[b], b + 1, c.encoder.max_position_embeddings);
       images_of[b] = prompts.size() == 1 ? images.size() : count_markers(prompts[b]);
       markers += images_of[b];
       ids.push_back(encode_prompt(tok, c, prompts[b], images_of[b]));
@@ -192,6 +190,9 @@ int embed_main(int argc, char** argv) {
       w.write(out);
     }
     return 0;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "t5gemma2 embed: error: out of memory: the model and inputs need more memory than this process may use\n");
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "t5gemma2 embed: error: %s\n", e.what());
     return 1;

@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "cli_args.hpp"
 #include "t5gemma2/t5gemma2.hpp"
 
 #ifndef T5GEMMA2_DEFAULT_MODEL
@@ -187,19 +188,10 @@ struct Args {
   long long synthetic_seed = -1;  // < 0: read the checkpoint
 };
 
-double number_arg(const std::string& flag, const std::string& v) {
-  char* end = nullptr;
-  const double x = std::strtod(v.c_str(), &end);
-  if (v.empty() || *end != '\0' || !std::isfinite(x)) bad_usage(flag + " needs a number, got '" + v + "'");
-  return x;
-}
+double number_arg(const std::string& flag, const std::string& v) { return t5gemma2_cli::number_value(flag, v, bad_usage); }
 
 int int_arg(const std::string& flag, const std::string& v, long lo, long hi) {
-  char* end = nullptr;
-  const long x = std::strtol(v.c_str(), &end, 10);
-  if (v.empty() || *end != '\0' || x < lo || x > hi)
-    bad_usage(flag + " needs an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" + v + "'");
-  return int(x);
+  return int(t5gemma2_cli::int_value(flag, v, lo, hi, bad_usage));
 }
 
 Args parse_args(int argc, char** argv) {
@@ -243,7 +235,7 @@ Args parse_args(int argc, char** argv) {
       a.sampling.top_p = float(number_arg(f, value()));
       if (!(a.sampling.top_p > 0 && a.sampling.top_p <= 1)) bad_usage("--top-p must be in (0, 1]");
     } else if (f == "--seed") {
-      a.sampling.seed = uint64_t(number_arg(f, value()));
+      a.sampling.seed = t5gemma2_cli::u64_value(f, value(), bad_usage);
     } else if (f == "--num-beams") {
       a.num_beams = int_arg(f, value(), 1, 1024);
     } else if (f == "--num-return-sequences") {
@@ -275,18 +267,8 @@ Args parse_args(int argc, char** argv) {
       bad_usage("unknown argument '" + f + "'");
     }
   }
-  for (const std::string& path : a.prompt_files) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) bad_usage("cannot read --prompt-file " + path);
-    if (a.whole_file) {
-      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      if (!text.empty() && text.back() == '\n') text.pop_back();
-      a.prompts.push_back(std::move(text));
-    } else {
-      for (std::string line; std::getline(in, line);)
-        if (!line.empty()) a.prompts.push_back(line);
-    }
-  }
+  for (const std::string& path : a.prompt_files)
+    for (std::string& p : t5gemma2_cli::read_prompt_file(path, a.whole_file, bad_usage)) a.prompts.push_back(std::move(p));
   if (a.whole_file && a.prompt_files.empty()) bad_usage("--whole-file applies to --prompt-file; none given");
   if (a.prompts.empty() && a.images.empty()) bad_usage("give a --prompt, a --prompt-file or an --image");
   if (a.prompts.empty()) a.prompts.push_back("");
@@ -306,6 +288,7 @@ int run(const Args& a) {
   std::vector<std::size_t> images_of(a.prompts.size());
   std::size_t markers = 0;
   for (std::size_t b = 0; b < a.prompts.size(); ++b) {
+    t5gemma2_cli::check_prompt_bytes(a.prompts[b], b + 1, limit);
     images_of[b] = a.prompts.size() == 1 ? a.images.size() : count_markers(a.prompts[b]);
     markers += images_of[b];
     if (markers > a.images.size())
@@ -426,6 +409,9 @@ int main(int argc, char** argv) {
   try {
     if (args.precision == "hf-bf16") return run<bf16_t, HfBf16>(args);
     return args.precision == "bf16-weights" ? run<bf16_t, F32>(args) : run<float, F32>(args);
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "t5gemma2: error: out of memory: the model and inputs need more memory than this process may use\n");
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "t5gemma2: error: %s\n", e.what());
     return 1;

@@ -17,6 +17,7 @@
 
 #include <xtensor/xnpy.hpp>
 
+#include "cli_args.hpp"
 #include "t5gemma2/dump.hpp"
 #include "t5gemma2/memory.hpp"
 #include "t5gemma2/ops/dispatch.hpp"
@@ -110,7 +111,13 @@ int run(const std::string& model_dir, const std::string& inputs_path, const std:
 
 }  // namespace
 
+[[noreturn]] void dump_usage_error(const std::string& why) {
+  std::fprintf(stderr, "t5gemma2-dump: %s\n", why.c_str());
+  std::exit(2);
+}
+
 int main(int argc, char** argv) {
+  namespace cli = t5gemma2_cli;
   std::string model, inputs, out, compare, npy_dir;
   std::vector<std::string> images;
   double tolerance = -1;
@@ -132,15 +139,15 @@ int main(int argc, char** argv) {
     else if (a == "--inputs") inputs = value();
     else if (a == "--out") out = value();
     else if (a == "--compare") compare = value();
-    else if (a == "--tolerance") tolerance = std::atof(value().c_str());
+    else if (a == "--tolerance") tolerance = cli::number_value(a, value(), dump_usage_error);
     else if (a == "--image") images.push_back(value());
-    else if (a == "--max-new-tokens") max_new_tokens = std::atoi(value().c_str());
+    else if (a == "--max-new-tokens") max_new_tokens = int(cli::int_value(a, value(), 0, 1 << 20, dump_usage_error));
     else if (a == "--bf16") precision = "bf16-weights";
     else if (a == "--precision") precision = value();
     else if (a == "--npy") npy_dir = value();
-    else if (a == "--threads") threads = std::atoi(value().c_str());
+    else if (a == "--threads") threads = int(cli::int_value(a, value(), 1, 1024, dump_usage_error));
     else if (a == "--target") target = value();
-    else if (a == "--synthetic-seed") synthetic_seed = std::atoll(value().c_str());
+    else if (a == "--synthetic-seed") synthetic_seed = cli::int_value(a, value(), 0, 1 << 30, dump_usage_error);
     else if (a == "--help" || a == "-h") { usage(stdout); return 0; }
     else {
       std::fprintf(stderr, "t5gemma2-dump: unknown argument '%s'\n", a.c_str());
@@ -167,6 +174,9 @@ int main(int argc, char** argv) {
     if (precision == "bf16-weights")
       return run<bf16_t, t5gemma2::F32>(model, inputs, out, compare, tolerance, images, max_new_tokens, synthetic_seed, npy_dir);
     return run<float, t5gemma2::F32>(model, inputs, out, compare, tolerance, images, max_new_tokens, synthetic_seed, npy_dir);
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "t5gemma2-dump: error: out of memory: the model and inputs need more memory than this process may use\n");
+    return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "t5gemma2-dump: error: %s\n", e.what());
     return 2;

@@ -1,4 +1,6 @@
 // Bad input gets a clear t5gemma2::Error naming the file, tensor or key — never a crash.
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -8,6 +10,7 @@
 
 #include "t5gemma2/dump.hpp"
 #include "t5gemma2/model.hpp"
+#include "t5gemma2/tokenizer.hpp"
 #include "test_util.hpp"
 
 using namespace t5gemma2;
@@ -38,8 +41,28 @@ TEST_CASE("corrupt safetensors files are rejected with the reason") {
   write_raw(f, 1000, "{}", "");
   REQUIRE_ERROR_MENTIONS(SafetensorsFile(f), "truncated", "does not fit");
 
-  write_raw(f, "{\"a\": [", "");
-  REQUIRE_ERROR_MENTIONS(SafetensorsFile(f), "not a valid JSON");
+  write_raw(f, "{\"a\": {", "");
+  REQUIRE_ERROR_MENTIONS(SafetensorsFile(f), "not valid JSON");
+
+  // Hostile headers are rejected as they stream, before they can cost memory: a 16 MB array of
+  // tiny values (a DOM of it would take ~1 GB), a rank-1,000,000 shape, deep nesting, duplicates.
+  std::string tiny_values = "{\"a\": [";
+  for (int i = 0; i < 8 << 20; ++i) tiny_values += "0,";
+  tiny_values += "0]}";
+  write_raw(f, tiny_values, "");
+  REQUIRE_ERROR_MENTIONS(SafetensorsFile(f), "header entry 'a' is not an object");
+  std::string rank = R"({"a":{"dtype":"F32","data_offsets":[0,0],"shape":[)";
+  for (int i = 0; i < 1000000; ++i) rank += "1,";
+  rank += "1]}}";
+  write_raw(f, rank, "");
+  REQUIRE_ERROR_MENTIONS(SafetensorsFile(f), "'a'", "more than 16 dimensions");
+  write_raw(f, R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":{"y":1}}})", std::string(4, '\0'));
+  REQUIRE_ERROR_MENTIONS(SafetensorsFile(f), "nested object", "'a'");
+  write_raw(f, R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+            eight);
+  REQUIRE_ERROR_MENTIONS(SafetensorsFile(f), "'a'", "listed twice");
+  write_raw(f, R"({"a":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}})", std::string(4, '\0'));
+  REQUIRE_ERROR_MENTIONS(SafetensorsFile(f), "'a'", "non-negative integers");
 
   write_raw(f, R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", eight);
   REQUIRE_ERROR_MENTIONS(SafetensorsFile(f), "'w'", "out of range");
@@ -169,6 +192,92 @@ TEST_CASE("malformed config.json is rejected naming the key") {
   REQUIRE_ERROR_MENTIONS(parse_model_config(edited([](auto& j) { j.erase("encoder"); })), "missing key 'encoder'");
   REQUIRE_ERROR_MENTIONS(parse_model_config(edited([](auto& j) { j["decoder"]["rope_parameters"] = 5; })),
                          "'decoder.rope_parameters' must be an object");
+
+  // Issue 11's classes: sizes checked against sane bounds before anything is allocated, every
+  // integer range-checked (no silent truncation of 64-bit values), ids named by their key.
+  REQUIRE_ERROR_MENTIONS(parse_model_config(edited([](auto& j) {  // head_dim defaults to 16 / 32 = 0
+                           j["decoder"].erase("head_dim");
+                           j["decoder"]["num_attention_heads"] = 32;
+                           j["decoder"]["num_key_value_heads"] = 32;
+                           j["decoder"]["hidden_size"] = 16;
+                         })),
+                         "'decoder.head_dim' must be positive", "16 / 32");
+  REQUIRE_ERROR_MENTIONS(parse_model_config(edited([](auto& j) { j["decoder"]["num_hidden_layers"] = 1000000; })),
+                         "'decoder.num_hidden_layers' = 1000000 is out of range [0, 512]");
+  REQUIRE_ERROR_MENTIONS(parse_model_config(edited([](auto& j) { j["decoder"]["hidden_size"] = int64_t(1) << 30; })),
+                         "'decoder.hidden_size'", "out of range");
+  REQUIRE_ERROR_MENTIONS(parse_model_config(edited([](auto& j) { j["decoder"]["num_attention_heads"] = 65536; })),
+                         "'decoder.num_attention_heads'", "out of range");
+  REQUIRE_ERROR_MENTIONS(parse_model_config(edited([](auto& j) { j["encoder"]["vision_config"]["image_size"] = 1 << 20; })),
+                         "'encoder.vision_config.image_size'", "out of range");
+  REQUIRE_ERROR_MENTIONS(parse_model_config(edited([](auto& j) {
+                           j["encoder"]["vision_config"]["image_size"] = 16384;
+                           j["encoder"]["vision_config"]["patch_size"] = 2;
+                         })),
+                         "patches, more than");
+  REQUIRE_ERROR_MENTIONS(parse_model_config(edited([](auto& j) { j["eos_token_id"] = int64_t(1) << 40; })),
+                         "'eos_token_id' holds 1099511627776");
+  REQUIRE_ERROR_MENTIONS(parse_model_config(edited([](auto& j) { j["eos_token_id"] = nlohmann::json::array({1, -3}); })),
+                         "'eos_token_id' holds -3");
+  REQUIRE_ERROR_MENTIONS(parse_model_config(edited([](auto& j) { j["eos_token_id"] = 9999; })),
+                         "'eos_token_id' 9999 is outside the vocabulary");
+  REQUIRE_ERROR_MENTIONS(parse_model_config(edited([](auto& j) { j["decoder_start_token_id"] = 9999; })),
+                         "'decoder_start_token_id' = 9999 is outside the vocabulary");
+  REQUIRE_ERROR_MENTIONS(parse_model_config(edited([](auto& j) { j["pad_token_id"] = 4096; })), "'pad_token_id' = 4096");
+  REQUIRE_ERROR_MENTIONS(parse_model_config(edited([](auto& j) { j["bos_token_id"] = 600; })), "'bos_token_id' = 600");
+  REQUIRE_ERROR_MENTIONS(parse_model_config(edited([](auto& j) { j["encoder"]["vision_config"]["layer_norm_eps"] = -1e-6; })),
+                         "'encoder.vision_config.layer_norm_eps' must be positive");
+  REQUIRE_ERROR_MENTIONS(parse_model_config(edited([](auto& j) { j["decoder"]["vocab_size"] = uint64_t(1) << 63; })),
+                         "'decoder.vocab_size'", "out of range");
+  REQUIRE_ERROR_MENTIONS(
+      parse_model_config(edited([](auto& j) { j["decoder"]["rope_parameters"]["full_attention"]["rope_type"] = 3; })),
+      "'decoder.rope_parameters.full_attention.rope_type' must be a string");
+}
+
+TEST_CASE("model directories: only regular files, a tokenizer that fits the vocabulary, bounded generation_config") {
+  TempDir tmp;
+  fs::create_directories(tmp / "m");
+  fs::copy_file(test_data("tiny_a/config.json"), tmp / "m/config.json");
+  REQUIRE(mkfifo((tmp / "m/generation_config.json").c_str(), 0600) == 0);  // would block a plain open
+  REQUIRE_ERROR_MENTIONS(load_model_config(tmp / "m"), "generation_config.json", "not a regular file");
+  fs::remove(tmp / "m/generation_config.json");
+  fs::create_directories(tmp / "m/generation_config.json");
+  REQUIRE_ERROR_MENTIONS(load_model_config(tmp / "m"), "generation_config.json", "a directory");
+  fs::remove(tmp / "m/generation_config.json");
+  std::ofstream(tmp / "m/generation_config.json") << R"({"decoder_start_token_id": 70000})";
+  REQUIRE_ERROR_MENTIONS(load_model_config(tmp / "m"), "generation_config.json", "'decoder_start_token_id' 70000",
+                         "outside the vocabulary");
+  fs::remove(tmp / "m/generation_config.json");
+  // A named pipe as the checkpoint or the tokenizer: refused at once, not a hang.
+  REQUIRE(mkfifo((tmp / "m/model.safetensors").c_str(), 0600) == 0);
+  REQUIRE_ERROR_MENTIONS(ReferenceModel(tmp / "m"), "model.safetensors", "not a regular file");
+  REQUIRE(mkfifo((tmp / "m/tokenizer.model").c_str(), 0600) == 0);
+  const ModelConfig c = load_model_config(tmp / "m");
+  REQUIRE_ERROR_MENTIONS(load_tokenizer(tmp / "m", c), "tokenizer.model", "not a regular file");
+  // The Gemma 3 tokenizer (262,144 pieces) with tiny_a's 512-token vocabulary.
+  fs::remove(tmp / "m/tokenizer.model");
+  fs::copy_file(test_data("tokenizer/gemma3.model"), tmp / "m/tokenizer.model");
+  REQUIRE_ERROR_MENTIONS(load_tokenizer(tmp / "m", c), "tokenizer.model has 262144 pieces", "vocab_size (512)");
+}
+
+TEST_CASE("a checkpoint of the wrong model: the error names 20 tensors of each kind and counts the rest") {
+  TempDir tmp;
+  fs::create_directories(tmp / "m");
+  fs::copy_file(test_data("tiny_a/config.json"), tmp / "m/config.json");
+  SafetensorsWriter w;
+  const float zero = 0.0f;
+  for (int i = 0; i < 5000; ++i) w.add_f32("junk." + std::to_string(i), {1}, &zero);
+  w.write(tmp / "m/model.safetensors");
+  try {
+    const ReferenceModel m(tmp / "m");
+    FAIL("loaded a checkpoint without one expected tensor");
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    CHECK(what.size() < 4000);
+    CHECK(what.find("missing tensors (") != std::string::npos);
+    CHECK(what.find("unexpected tensors (5000): junk.0 ") != std::string::npos);
+    CHECK(what.find("... and 4980 more") != std::string::npos);
+  }
 }
 
 TEST_CASE("dump inputs with bad ids are rejected") {
@@ -181,4 +290,10 @@ TEST_CASE("dump inputs with bad ids are rejected") {
   const ReferenceModel model(test_data("tiny_a"));
   ArrayMap out;
   REQUIRE_ERROR_MENTIONS(run_case(model, SafetensorsFile(tmp / "in.safetensors"), "text.", out), "token id 5000");
+  SafetensorsWriter empty;  // an empty batch [0, 4]
+  empty.add_i64("text.encoder_input_ids", {0, 4}, ids.data());
+  empty.add_i64("text.decoder_input_ids", {0, 1}, dec.data());
+  empty.write(tmp / "empty.safetensors");
+  REQUIRE_ERROR_MENTIONS(run_case(model, SafetensorsFile(tmp / "empty.safetensors"), "text.", out), "'text.encoder_input_ids' is [0, 4]",
+                         "at least one sequence");
 }

@@ -1,4 +1,5 @@
 // The t5gemma2 command: every line of the demo model's prompts.jsonl, and its errors.
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -152,6 +153,45 @@ TEST_CASE("CLI beam search prints HF's hypotheses and scores (demo text_00, beam
   bad = run_cli("--prompt x --num-beams 2 --temperature 0.5", true);
   CHECK(bad.status == 1);
   CHECK(bad.out.find("beam sampling") != std::string::npos);
+}
+
+TEST_CASE("CLI hardening: strict numbers, only regular prompt files, oversized prompts refused before tokenizing") {
+  for (const char* seed : {"-1", "1.5", "1e300", "18446744073709551616", ""}) {
+    const Run r = run_cli(std::string("--prompt x --seed '") + seed + "'", true);
+    INFO(seed);
+    CHECK(r.status == 2);
+    CHECK(r.out.find("--seed needs an integer") != std::string::npos);
+  }
+  Run r = run_cli("--prompt x --max-new-tokens 1099511627776", true);
+  CHECK(r.status == 2);
+  CHECK(r.out.find("--max-new-tokens needs an integer in [1, 1048576]") != std::string::npos);
+  r = run_cli("--prompt x --temperature nan", true);
+  CHECK(r.status == 2);
+  // A temperature of 1e-40 is greedy, not NaN garbage.
+  CHECK(run_cli("--prompt 'reverse: one two three' --temperature 1e-40 --seed 3").out == "three two one\n");
+  TempDir tmp;
+  const std::string fifo = tmp / "prompts.fifo";
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  for (const std::string& bad : {fifo, std::string("/dev/zero"), tmp.path.string()}) {
+    r = run_cli("--prompt-file " + quote(bad), true);
+    INFO(bad << ": " << r.out);
+    CHECK(r.status == 2);
+    CHECK((r.out.find("not a regular file") != std::string::npos || r.out.find("a directory") != std::string::npos));
+  }
+  {
+    std::ofstream big(tmp / "big.txt");
+    const std::string chunk(1 << 20, 'a');
+    for (int i = 0; i < 50; ++i) big << chunk;  // one 50 MiB line
+    big << "\n";
+  }
+  r = run_cli("--prompt-file " + quote(tmp / "big.txt"), true);
+  CHECK(r.status == 1);
+  CHECK(r.out.find("prompt 1 is 50.0 MiB long: more than 512 tokens (the limit) can hold") != std::string::npos);
+  r = run_cli("embed --prompt-file /dev/zero --out -", true);
+  CHECK(r.status == 2);
+  CHECK(r.out.find("not a regular file") != std::string::npos);
+  r = run_cli("embed --prompt x --threads -3 --out -", true);
+  CHECK(r.status == 2);
 }
 
 TEST_CASE("CLI sampling is reproducible for a seed") {

@@ -1,5 +1,6 @@
 // Image decoding and the PIL-compatible bilinear resize.
 #include <fstream>
+#include <sys/stat.h>
 #include <string>
 #include <vector>
 
@@ -64,14 +65,14 @@ TEST_CASE("bad images get clear errors") {
   REQUIRE(png.size() > 100);
   CHECK_NOTHROW(decode_image(png, "sample_00.png"));
   const std::vector<uint8_t> truncated(png.begin(), png.begin() + std::ptrdiff_t(png.size() / 2));
-  REQUIRE_ERROR_MENTIONS(decode_image(truncated, "cut.png"), "cut.png", "cannot decode");
+  REQUIRE_ERROR_MENTIONS(decode_image(truncated, "cut.png"), "cut.png", "truncated PNG");
   REQUIRE_ERROR_MENTIONS(decode_image({}, "empty.png"), "empty.png", "empty");
   const std::string junk = "this is not an image at all";
-  REQUIRE_ERROR_MENTIONS(decode_image(std::vector<uint8_t>(junk.begin(), junk.end()), "junk.bin"), "junk.bin", "cannot decode");
+  REQUIRE_ERROR_MENTIONS(decode_image(std::vector<uint8_t>(junk.begin(), junk.end()), "junk.bin"), "junk.bin", "not an image in a supported format");
   const std::string zero = "P6\n0 0\n255\n";
   REQUIRE_ERROR_MENTIONS(decode_image(std::vector<uint8_t>(zero.begin(), zero.end()), "zero.ppm"), "zero.ppm");
   const std::string huge = "P6\n20000 20000\n255\n";
-  REQUIRE_ERROR_MENTIONS(decode_image(std::vector<uint8_t>(huge.begin(), huge.end()), "huge.ppm"), "20000x20000", "16384");
+  REQUIRE_ERROR_MENTIONS(decode_image(std::vector<uint8_t>(huge.begin(), huge.end()), "huge.ppm"), "20000x20000", "89478485");
   REQUIRE_ERROR_MENTIONS(load_image("/nonexistent/x.png"), "/nonexistent/x.png", "cannot open");
 }
 
@@ -105,4 +106,61 @@ TEST_CASE("GIF decodes its first frame through the palette") {
   REQUIRE(img.width == 1);
   REQUIRE(img.height == 1);
   CHECK(img.pixels == std::vector<uint8_t>{255, 0, 0});
+}
+
+static std::vector<uint8_t> bytes_of(const std::string& s) { return std::vector<uint8_t>(s.begin(), s.end()); }
+
+TEST_CASE("hostile image files: unsupported formats, bombs and truncations are refused before decoding") {
+  // stb decoders we do not document are never reached.
+  REQUIRE_ERROR_MENTIONS(decode_image(bytes_of("#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 2 +X 2\n\x02\x02"), "x.hdr"), "x.hdr",
+                         "not an image in a supported format");
+  REQUIRE_ERROR_MENTIONS(decode_image(bytes_of("8BPS\x00\x01"), "x.psd"), "not an image in a supported format");
+  REQUIRE_ERROR_MENTIONS(decode_image(bytes_of(std::string("\x00\x00\x02\x00\x00\x00\x00\x00", 8)), "x.tga"),
+                         "not an image in a supported format");
+  // A 16-bit PGM header with no pixels (the stb out-of-bounds read), ASCII PNM.
+  REQUIRE_ERROR_MENTIONS(decode_image(bytes_of("P5\n4 4\n65535\n"), "x.pgm"), "x.pgm", "16-bit");
+  REQUIRE_ERROR_MENTIONS(decode_image(bytes_of("P3\n1 1\n255\n1 2 3\n"), "a.ppm"), "only binary P5 / P6");
+  // Decompression bombs: tiny files declaring 16384 x 16384 pixels.
+  const std::vector<uint8_t> gif_bomb = {'G', 'I', 'F', '8', '9', 'a', 0x00, 0x40, 0x00, 0x40, 0x80, 0, 0, 0xff, 0, 0, 0, 0, 0,
+                                         0x2c, 0, 0, 0, 0, 0x00, 0x40, 0x00, 0x40, 0, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b};
+  REQUIRE_ERROR_MENTIONS(decode_image(gif_bomb, "bomb.gif"), "16384x16384", "decompression-bomb");
+  const std::vector<uint8_t> jpeg_bomb = {0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x40, 0x00, 0x40, 0x00, 0x01, 0x01, 0x11, 0x00, 0xFF, 0xD9};
+  REQUIRE_ERROR_MENTIONS(decode_image(jpeg_bomb, "bomb.jpg"), "16384x16384", "decompression-bomb");
+  std::vector<uint8_t> bmp_bomb = {'B', 'M'};
+  auto u32 = [&](uint32_t v) { for (int i = 0; i < 4; ++i) bmp_bomb.push_back(uint8_t(v >> (8 * i))); };
+  auto u16 = [&](uint16_t v) { bmp_bomb.push_back(uint8_t(v)); bmp_bomb.push_back(uint8_t(v >> 8)); };
+  u32(54); u32(0); u32(54); u32(40); u32(16384); u32(16384); u16(1); u16(24); u32(0); u32(0); u32(0); u32(0); u32(0); u32(0);
+  REQUIRE_ERROR_MENTIONS(decode_image(bmp_bomb, "bomb.bmp"), "16384x16384", "decompression-bomb");
+  // Truncated files would decode into uninitialised pixels.
+  REQUIRE_ERROR_MENTIONS(decode_image(bytes_of("P6\n4 4\n255\n0123456789"), "cut.ppm"), "truncated PNM");
+  const std::vector<uint8_t> gif = {0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0xff, 0x00,
+                                    0x00, 0x00, 0x00, 0x00, 0x21, 0xf9, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00,
+                                    0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b};
+  REQUIRE_ERROR_MENTIONS(decode_image(std::vector<uint8_t>(gif.begin(), gif.end() - 6), "cut.gif"), "truncated GIF");
+  REQUIRE_ERROR_MENTIONS(decode_image(std::vector<uint8_t>(jpeg_bomb.begin(), jpeg_bomb.end() - 2), "cut.jpg"), "truncated JPEG");
+  std::vector<uint8_t> short_bmp(bmp_bomb);
+  short_bmp[22] = 2; short_bmp[23] = 0; short_bmp[18] = 2; short_bmp[19] = 0;  // 2x2, but no pixel bytes
+  REQUIRE_ERROR_MENTIONS(decode_image(short_bmp, "cut.bmp"), "truncated BMP");
+}
+
+TEST_CASE("a top-down BMP (negative height) decodes with its first row on top") {
+  std::vector<uint8_t> bmp = {'B', 'M'};
+  auto u32 = [&](uint32_t v) { for (int i = 0; i < 4; ++i) bmp.push_back(uint8_t(v >> (8 * i))); };
+  auto u16 = [&](uint16_t v) { bmp.push_back(uint8_t(v)); bmp.push_back(uint8_t(v >> 8)); };
+  u32(14 + 40 + 8); u32(0); u32(14 + 40);
+  u32(40); u32(1); u32(uint32_t(-2)); u16(1); u16(24); u32(0); u32(8); u32(2835); u32(2835); u32(0); u32(0);
+  for (uint8_t b : {0, 0, 255, 0, 0, 255, 0, 0}) bmp.push_back(b);  // row 0 red, row 1 green (BGR, padded)
+  const ImageRGB8 img = decode_image(bmp, "topdown.bmp");
+  REQUIRE(img.width == 1);
+  REQUIRE(img.height == 2);
+  CHECK(img.pixels == std::vector<uint8_t>{255, 0, 0, 0, 255, 0});
+}
+
+TEST_CASE("only regular files are read as images: directories, pipes and devices are refused without blocking") {
+  TempDir dir;
+  REQUIRE_ERROR_MENTIONS(load_image(dir.path.string()), "a directory");
+  const std::string fifo = dir / "pipe.png";
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  REQUIRE_ERROR_MENTIONS(load_image(fifo), "pipe.png", "not a regular file");
+  REQUIRE_ERROR_MENTIONS(load_image("/dev/zero"), "/dev/zero", "not a regular file");
 }

@@ -153,21 +153,25 @@ class Checkpoint {
     return to_f32_vector(*t);
   }
 
-  // Throws one Error listing every missing and every unexpected tensor.
+  // Throws one Error naming the missing and the unexpected tensors (the first kListedNames of
+  // each, then how many more: a wrong checkpoint can miss hundreds of thousands).
+  static constexpr std::size_t kListedNames = 20;
   void finish() const {
     if (generate_) return;
+    const auto listed = [](const std::vector<std::string>& names) {
+      std::string out;
+      for (std::size_t i = 0; i < names.size() && i < kListedNames; ++i) out += " " + names[i];
+      if (names.size() > kListedNames) out += " ... and " + std::to_string(names.size() - kListedNames) + " more";
+      return out;
+    };
     std::string msg;
-    if (!missing_.empty()) {
-      msg += "missing tensors (" + std::to_string(missing_.size()) + "):";
-      for (const auto& n : missing_) msg += " " + n;
-    }
+    if (!missing_.empty()) msg += "missing tensors (" + std::to_string(missing_.size()) + "):" + listed(missing_);
     std::vector<std::string> unexpected;
     for (const auto& [name, t] : by_name_)
       if (!taken_.count(name)) unexpected.push_back(t->name);
     if (!unexpected.empty()) {
       if (!msg.empty()) msg += "; ";
-      msg += "unexpected tensors (" + std::to_string(unexpected.size()) + "):";
-      for (const auto& n : unexpected) msg += " " + n;
+      msg += "unexpected tensors (" + std::to_string(unexpected.size()) + "):" + listed(unexpected);
     }
     check(msg.empty(), [&] { return (files_.empty() ? std::string("checkpoint") : files_.front()->path()) + ": " + msg; });
   }
@@ -191,8 +195,7 @@ class Checkpoint {
   }
 
   static std::string read_all(const std::string& path) {
-    MappedFile m(path);
-    return std::string(reinterpret_cast<const char*>(m.data()), m.size());
+    return read_regular_file(path, std::size_t(64) << 20, "checkpoint index");
   }
 
   template <class W>

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "t5gemma2/error.hpp"
+#include "t5gemma2/file_io.hpp"
 
 T5GEMMA2_NAMESPACE_BEGIN
 
@@ -107,6 +108,20 @@ namespace config_detail {
 
 using json = nlohmann::json;
 
+// Bounds on config.json sizes, far above every published model (T5Gemma 2 4b: hidden 2560,
+// 34 layers, vocab 262144) and low enough that no product of them overflows an int64 count or
+// a 32-bit row/column index: a corrupt or hostile config fails here, before any allocation.
+inline constexpr int64_t kMaxConfigInt = int64_t(1) << 30;  // token ids and anything unlisted
+inline constexpr int64_t kMaxVocab = int64_t(1) << 22;
+inline constexpr int64_t kMaxWidth = int64_t(1) << 16;          // hidden_size
+inline constexpr int64_t kMaxIntermediate = int64_t(1) << 18;
+inline constexpr int64_t kMaxLayers = 512;
+inline constexpr int64_t kMaxHeads = 1024;
+inline constexpr int64_t kMaxHeadDim = 4096;
+inline constexpr int64_t kMaxPositions = int64_t(1) << 24;     // sliding_window, max_position_embeddings
+inline constexpr int64_t kMaxImageSize = 16384;
+inline constexpr int64_t kMaxImageTokens = int64_t(1) << 20;   // patches, mm_tokens_per_image
+
 struct Reader {
   const json& j;
   std::string path;  // e.g. "decoder." (with trailing dot) or "" at the top level
@@ -118,14 +133,25 @@ struct Reader {
     if (!has(k)) throw Error("config.json: missing key '" + key(k) + "'");
     return j[k];
   }
-  int integer(const std::string& k) const {
+  // An integer in [0, max] (kMaxConfigInt unless a sane bound for the key is known: sizes are
+  // checked before anything is allocated from them).
+  int integer(const std::string& k, int64_t max = kMaxConfigInt) const {
     const json& v = at(k);
-    if (!v.is_number_integer()) throw Error("config.json: '" + key(k) + "' must be an integer");
-    const int64_t x = v.get<int64_t>();
-    if (x < 0 || x > (int64_t(1) << 30)) throw Error("config.json: '" + key(k) + "' = " + std::to_string(x) + " is out of range");
-    return int(x);
+    if (!v.is_number_integer()) throw Error("config.json: '" + key(k) + "' must be an integer, got " + v.dump());
+    // nlohmann keeps integers past 2^63 as unsigned: compare before narrowing.
+    const bool too_big = v.is_number_unsigned() ? v.get<uint64_t>() > uint64_t(max) : v.get<int64_t>() > max;
+    if (too_big || (!v.is_number_unsigned() && v.get<int64_t>() < 0))
+      throw Error("config.json: '" + key(k) + "' = " + v.dump() + " is out of range [0, " + std::to_string(max) + "]");
+    return int(v.get<int64_t>());
   }
-  int integer_or(const std::string& k, int fallback) const { return has(k) ? integer(k) : fallback; }
+  int integer_or(const std::string& k, int fallback, int64_t max = kMaxConfigInt) const {
+    return has(k) ? integer(k, max) : fallback;
+  }
+  std::string string(const std::string& k) const {
+    const json& v = at(k);
+    if (!v.is_string()) throw Error("config.json: '" + key(k) + "' must be a string, got " + v.dump());
+    return v.get<std::string>();
+  }
   double number(const std::string& k) const {
     const json& v = at(k);
     if (!v.is_number()) throw Error("config.json: '" + key(k) + "' must be a number");
@@ -149,7 +175,7 @@ inline void positive(const Reader& r, const std::string& k, double v) {
 
 // The scaling type of a RoPE entry: "rope_type" (v5) or "type" (older), "default" when absent.
 inline std::string rope_type(const Reader& r) {
-  return r.has("rope_type") ? r.at("rope_type").get<std::string>() : r.has("type") ? r.at("type").get<std::string>() : "default";
+  return r.has("rope_type") ? r.string("rope_type") : r.has("type") ? r.string("type") : "default";
 }
 
 // One rope_parameters entry: {"rope_type": "default"|"linear", "rope_theta": x, "factor": f}.
@@ -169,23 +195,30 @@ inline RopeParams parse_rope_entry(const Reader& r) {
 
 inline TextConfig parse_text(const Reader& r) {
   TextConfig c;
-  c.vocab_size = r.integer("vocab_size");
-  c.hidden_size = r.integer("hidden_size");
-  c.intermediate_size = r.integer("intermediate_size");
-  c.num_layers = r.integer("num_hidden_layers");
-  c.num_heads = r.integer("num_attention_heads");
-  c.num_kv_heads = r.integer_or("num_key_value_heads", c.num_heads);
-  c.head_dim = r.integer_or("head_dim", c.num_heads ? c.hidden_size / c.num_heads : 0);
+  c.vocab_size = r.integer("vocab_size", kMaxVocab);
+  c.hidden_size = r.integer("hidden_size", kMaxWidth);
+  c.intermediate_size = r.integer("intermediate_size", kMaxIntermediate);
+  c.num_layers = r.integer("num_hidden_layers", kMaxLayers);
+  c.num_heads = r.integer("num_attention_heads", kMaxHeads);
+  c.num_kv_heads = r.integer_or("num_key_value_heads", c.num_heads, kMaxHeads);
+  c.head_dim = r.integer_or("head_dim", c.num_heads ? c.hidden_size / c.num_heads : 0, kMaxHeadDim);
+  if (c.head_dim <= 0)
+    throw Error("config.json: '" + r.key("head_dim") + "' must be positive (when absent it is hidden_size / num_attention_heads = " +
+                std::to_string(c.hidden_size) + " / " + std::to_string(c.num_heads) + ")");
+  if (c.head_dim > kMaxHeadDim)
+    throw Error("config.json: '" + r.key("head_dim") + "' = " + std::to_string(c.head_dim) + " is out of range [1, " +
+                std::to_string(kMaxHeadDim) + "]");
   c.query_pre_attn_scalar = r.number_or("query_pre_attn_scalar", c.head_dim);
-  c.sliding_window = r.integer("sliding_window");
-  c.max_position_embeddings = r.integer_or("max_position_embeddings", 0);
+  c.sliding_window = r.integer("sliding_window", kMaxPositions);
+  c.max_position_embeddings = r.integer_or("max_position_embeddings", 0, kMaxPositions);
   c.rms_norm_eps = r.number_or("rms_norm_eps", 1e-6);
   c.attn_logit_softcapping = r.optional_number("attn_logit_softcapping");
   c.final_logit_softcapping = r.optional_number("final_logit_softcapping");
-  for (const char* k : {"vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
-                        "num_attention_heads", "num_key_value_heads", "head_dim", "sliding_window"}) {
-    if (r.has(k)) positive(r, k, r.integer(k));
-  }
+  for (auto [k, v] : {std::pair{"vocab_size", c.vocab_size}, std::pair{"hidden_size", c.hidden_size},
+                      std::pair{"intermediate_size", c.intermediate_size}, std::pair{"num_hidden_layers", c.num_layers},
+                      std::pair{"num_attention_heads", c.num_heads}, std::pair{"num_key_value_heads", c.num_kv_heads},
+                      std::pair{"sliding_window", c.sliding_window}})
+    positive(r, k, v);
   positive(r, "query_pre_attn_scalar", c.query_pre_attn_scalar);
   positive(r, "rms_norm_eps", c.rms_norm_eps);
   if (c.attn_logit_softcapping) positive(r, "attn_logit_softcapping", *c.attn_logit_softcapping);
@@ -209,8 +242,8 @@ inline TextConfig parse_text(const Reader& r) {
       throw Error("config.json: '" + r.key("layer_types") + "' has " + std::to_string(c.layer_types.size()) +
                   " entries but num_hidden_layers is " + std::to_string(c.num_layers));
   } else {
-    const int pattern = r.has("sliding_window_pattern") ? r.integer("sliding_window_pattern")
-                                                        : r.integer_or("_sliding_window_pattern", 6);
+    const int pattern = r.has("sliding_window_pattern") ? r.integer("sliding_window_pattern", kMaxLayers)
+                                                        : r.integer_or("_sliding_window_pattern", 6, kMaxLayers);
     positive(r, "sliding_window_pattern", pattern);
     for (int i = 0; i < c.num_layers; ++i)
       c.layer_types.push_back((i + 1) % pattern == 0 ? LayerType::kFull : LayerType::kSliding);
@@ -240,35 +273,46 @@ inline TextConfig parse_text(const Reader& r) {
 
 inline VisionConfig parse_vision(const Reader& r) {
   VisionConfig v;
-  v.hidden_size = r.integer("hidden_size");
-  v.intermediate_size = r.integer("intermediate_size");
-  v.num_layers = r.integer("num_hidden_layers");
-  v.num_heads = r.integer("num_attention_heads");
-  v.num_channels = r.integer_or("num_channels", 3);
-  v.image_size = r.integer("image_size");
-  v.patch_size = r.integer("patch_size");
+  v.hidden_size = r.integer("hidden_size", kMaxWidth);
+  v.intermediate_size = r.integer("intermediate_size", kMaxIntermediate);
+  v.num_layers = r.integer("num_hidden_layers", kMaxLayers);
+  v.num_heads = r.integer("num_attention_heads", kMaxHeads);
+  v.num_channels = r.integer_or("num_channels", 3, 16);
+  v.image_size = r.integer("image_size", kMaxImageSize);
+  v.patch_size = r.integer("patch_size", kMaxImageSize);
   v.layer_norm_eps = r.number_or("layer_norm_eps", 1e-6);
-  for (const char* k : {"hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-                        "image_size", "patch_size"})
-    positive(r, k, r.integer(k));
+  for (auto [k, x] : {std::pair{"hidden_size", v.hidden_size}, std::pair{"intermediate_size", v.intermediate_size},
+                      std::pair{"num_hidden_layers", v.num_layers}, std::pair{"num_attention_heads", v.num_heads},
+                      std::pair{"image_size", v.image_size}, std::pair{"patch_size", v.patch_size}})
+    positive(r, k, x);
+  positive(r, "layer_norm_eps", v.layer_norm_eps);
   if (v.num_channels != 3) throw Error("config.json: '" + r.key("num_channels") + "' must be 3 (RGB)");
   if (v.hidden_size % v.num_heads != 0)
     throw Error("config.json: '" + r.key("hidden_size") + "' is not a multiple of '" + r.key("num_attention_heads") + "'");
   if (v.image_size % v.patch_size != 0)
     throw Error("config.json: '" + r.key("image_size") + "' is not a multiple of '" + r.key("patch_size") + "'");
+  if (int64_t(v.patches_per_side()) * v.patches_per_side() > kMaxImageTokens)
+    throw Error("config.json: '" + r.key("image_size") + "' / '" + r.key("patch_size") + "' gives " +
+                std::to_string(int64_t(v.patches_per_side()) * v.patches_per_side()) + " patches, more than " +
+                std::to_string(kMaxImageTokens));
   return v;
 }
 
-inline std::vector<int> parse_id_list(const json& v, const std::string& key) {
+// A token id or a list of them (eos_token_id), each in [0, 2^30]. `file` names the file.
+inline std::vector<int> parse_id_list(const json& v, const std::string& key, const std::string& file = "config.json") {
   std::vector<int> ids;
-  if (v.is_number_integer()) ids.push_back(v.get<int>());
-  else if (v.is_array()) {
-    for (const auto& x : v) {
-      if (!x.is_number_integer()) throw Error("config.json: '" + key + "' must hold integers");
-      ids.push_back(x.get<int>());
-    }
+  const auto one = [&](const json& x) {
+    const bool ok = x.is_number_integer() && (x.is_number_unsigned() ? x.get<uint64_t>() <= uint64_t(kMaxConfigInt)
+                                                                     : x.get<int64_t>() >= 0 && x.get<int64_t>() <= kMaxConfigInt);
+    if (!ok)
+      throw Error(file + ": '" + key + "' holds " + x.dump() + ", not a token id in [0, " + std::to_string(kMaxConfigInt) + "]");
+    ids.push_back(int(x.get<int64_t>()));
+  };
+  if (v.is_array()) {
+    if (v.empty() || v.size() > 1024) throw Error(file + ": '" + key + "' must list 1 to 1024 token ids");
+    for (const auto& x : v) one(x);
   } else {
-    throw Error("config.json: '" + key + "' must be an integer or a list of integers");
+    one(v);
   }
   return ids;
 }
@@ -318,8 +362,8 @@ inline ModelConfig parse_model_config_json(const std::string& text);
 inline ModelConfig parse_model_config(const std::string& text) {
   try {
     return parse_model_config_json(text);
-  } catch (const nlohmann::json::exception& e) {  // a value of the wrong JSON type
-    throw Error(std::string("config.json: ") + e.what());
+  } catch (const nlohmann::json::exception& e) {  // a value of an unexpected JSON type
+    throw Error(std::string("config.json: a value has an unexpected JSON type (") + e.what() + ")");
   }
 }
 
@@ -337,7 +381,8 @@ inline ModelConfig parse_model_config_json(const std::string& text) {
   auto id = [&](const char* k, int fallback) {
     return enc.has(k) ? enc.integer(k) : top.integer_or(k, fallback);
   };
-  m.mm_tokens_per_image = id("mm_tokens_per_image", 256);
+  m.mm_tokens_per_image = enc.has("mm_tokens_per_image") ? enc.integer("mm_tokens_per_image", config_detail::kMaxImageTokens)
+                                                         : top.integer_or("mm_tokens_per_image", 256, config_detail::kMaxImageTokens);
   m.boi_token_id = id("boi_token_index", 255999);
   m.eoi_token_id = id("eoi_token_index", 256000);
   m.image_token_id = id("image_token_index", 256001);
@@ -356,10 +401,17 @@ inline ModelConfig parse_model_config_json(const std::string& text) {
     throw Error("config.json: encoder.text_config.vocab_size differs from decoder.vocab_size");
   if (!m.tie_word_embeddings) throw Error("config.json: tie_word_embeddings = false is not supported by T5Gemma 2");
   for (auto [name, value] : {std::pair{"boi_token_index", m.boi_token_id}, std::pair{"eoi_token_index", m.eoi_token_id},
-                             std::pair{"image_token_index", m.image_token_id}}) {
+                             std::pair{"image_token_index", m.image_token_id}, std::pair{"pad_token_id", m.pad_token_id},
+                             std::pair{"bos_token_id", m.bos_token_id},
+                             std::pair{"decoder_start_token_id", m.decoder_start_token_id}}) {
     if (value < 0 || value >= m.encoder.vocab_size)
-      throw Error(std::string("config.json: '") + name + "' = " + std::to_string(value) + " is outside the vocabulary");
+      throw Error(std::string("config.json: '") + name + "' = " + std::to_string(value) + " is outside the vocabulary (vocab_size " +
+                  std::to_string(m.encoder.vocab_size) + ")");
   }
+  for (int e : m.eos_token_ids)
+    if (e >= m.encoder.vocab_size)
+      throw Error("config.json: 'eos_token_id' " + std::to_string(e) + " is outside the vocabulary (vocab_size " +
+                  std::to_string(m.encoder.vocab_size) + ")");
   if (m.vision.hidden_size > 0) {
     const int side = int(std::lround(std::sqrt(double(m.mm_tokens_per_image))));
     if (m.mm_tokens_per_image <= 0 || side * side != m.mm_tokens_per_image || m.vision.patches_per_side() % side != 0)
@@ -370,34 +422,41 @@ inline ModelConfig parse_model_config_json(const std::string& text) {
   return m;
 }
 
-inline std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+// Largest config.json / generation_config.json accepted (published ones are a few KiB).
+inline constexpr std::size_t kMaxConfigBytes = std::size_t(16) << 20;
+
+// A whole (regular, at most kMaxConfigBytes) text file.
+inline std::string read_text_file(const std::string& path) { return read_regular_file(path, kMaxConfigBytes, "file"); }
 
 // Reads DIR/config.json, and DIR/generation_config.json when present (its eos_token_id list and
 // decoder_start_token_id take precedence, as in HF generation).
 inline ModelConfig load_model_config(const std::string& dir) {
   ModelConfig m;
+  const std::string text = read_regular_file(dir + "/config.json", kMaxConfigBytes, "config");
   try {
-    m = parse_model_config(read_text_file(dir + "/config.json"));
+    m = parse_model_config(text);
   } catch (const Error& e) {
     throw Error(dir + "/" + e.what());
   }
-  std::ifstream gen(dir + "/generation_config.json");
-  if (gen) {
-    std::ostringstream ss;
-    ss << gen.rdbuf();
-    nlohmann::json g = nlohmann::json::parse(ss.str(), nullptr, false);
-    if (g.is_discarded() || !g.is_object()) throw Error(dir + "/generation_config.json: not a valid JSON object");
-    if (g.contains("eos_token_id") && !g["eos_token_id"].is_null())
-      m.eos_token_ids = config_detail::parse_id_list(g["eos_token_id"], "generation_config.eos_token_id");
-    if (g.contains("decoder_start_token_id") && g["decoder_start_token_id"].is_number_integer())
-      m.decoder_start_token_id = g["decoder_start_token_id"].get<int>();
-    m.generation = config_detail::parse_generation_defaults(g, dir + "/generation_config.json");
+  const std::string gen_path = dir + "/generation_config.json";
+  if (path_exists(gen_path)) {
+    const nlohmann::json g = nlohmann::json::parse(read_regular_file(gen_path, kMaxConfigBytes, "generation config"), nullptr, false);
+    if (g.is_discarded() || !g.is_object()) throw Error(gen_path + ": not a valid JSON object");
+    const auto id_in_vocab = [&](int id, const char* key) {
+      if (id >= m.decoder.vocab_size)
+        throw Error(gen_path + ": '" + key + "' " + std::to_string(id) + " is outside the vocabulary (vocab_size " +
+                    std::to_string(m.decoder.vocab_size) + ")");
+      return id;
+    };
+    if (g.contains("eos_token_id") && !g["eos_token_id"].is_null()) {
+      m.eos_token_ids = config_detail::parse_id_list(g["eos_token_id"], "eos_token_id", gen_path);
+      for (int e : m.eos_token_ids) id_in_vocab(e, "eos_token_id");
+    }
+    if (g.contains("decoder_start_token_id") && !g["decoder_start_token_id"].is_null())
+      m.decoder_start_token_id =
+          id_in_vocab(config_detail::parse_id_list(g["decoder_start_token_id"], "decoder_start_token_id", gen_path).front(),
+                      "decoder_start_token_id");
+    m.generation = config_detail::parse_generation_defaults(g, gen_path);
   }
   return m;
 }

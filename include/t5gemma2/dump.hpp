@@ -145,6 +145,10 @@ inline CaseInputs read_case_inputs(const SafetensorsFile& inputs, const std::str
   for (const auto& row : read_rows(inputs, prefix + "encoder_input_ids"))
     in.encoder_ids.push_back(to_ids(row, prefix + "encoder_input_ids"));
   const std::size_t batch = in.encoder_ids.size();
+  check(batch > 0 && !in.encoder_ids.front().empty(), [&] {
+    return inputs.path() + ": '" + prefix + "encoder_input_ids' is " + shape_string(inputs.get(prefix + "encoder_input_ids").shape) +
+           ": it needs at least one sequence of at least one token";
+  });
   std::vector<std::vector<int64_t>> mask;
   if (inputs.find(prefix + "encoder_attention_mask")) mask = read_rows(inputs, prefix + "encoder_attention_mask");
   check(mask.empty() || mask.size() == batch, [&] { return inputs.path() + ": attention mask batch differs from the ids"; });
@@ -157,8 +161,10 @@ inline CaseInputs read_case_inputs(const SafetensorsFile& inputs, const std::str
     in.encoder_valid.push_back(std::move(valid));
   }
   if (inputs.find(prefix + "decoder_input_ids")) {
-    for (const auto& row : read_rows(inputs, prefix + "decoder_input_ids"))
+    for (const auto& row : read_rows(inputs, prefix + "decoder_input_ids")) {
+      check(!row.empty(), [&] { return inputs.path() + ": '" + prefix + "decoder_input_ids' has rows of length 0"; });
       in.decoder_ids.push_back(to_ids(row, prefix + "decoder_input_ids"));
+    }
     check(in.decoder_ids.size() == batch, [&] { return inputs.path() + ": encoder and decoder inputs differ in batch size"; });
   }
   std::vector<Tensor> pixels = read_pixel_values(inputs, prefix + "pixel_values");

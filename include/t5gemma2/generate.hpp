@@ -34,18 +34,22 @@ inline int argmax(const std::vector<float>& logits) {
   return best;
 }
 
-// Draws a token from logits with temperature, top-k and top-p.
+// Draws a token from logits with temperature, top-k and top-p. The scaled logits are doubles:
+// with a tiny temperature (1e-40) f32 would overflow to ±inf and the draw turn into NaNs; in
+// double the distribution becomes the one-hot of the argmax, as it should.
 inline int sample_token(const std::vector<float>& logits, const SamplingOptions& o, std::mt19937_64& rng) {
+  check(std::isfinite(o.temperature), "temperature must be a finite number");
   if (o.temperature <= 0.0f) return argmax(logits);
   std::vector<int> order(logits.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return logits[std::size_t(a)] > logits[std::size_t(b)]; });
   std::size_t keep = order.size();
   if (o.top_k > 0) keep = std::min(keep, std::size_t(o.top_k));
-  const float max_logit = logits[std::size_t(order[0])] / o.temperature;
+  const double t = double(o.temperature);
+  const double max_logit = double(logits[std::size_t(order[0])]) / t;
   std::vector<double> p(keep);
   double total = 0;
-  for (std::size_t i = 0; i < keep; ++i) total += p[i] = std::exp(double(logits[std::size_t(order[i])] / o.temperature - max_logit));
+  for (std::size_t i = 0; i < keep; ++i) total += p[i] = std::exp(double(logits[std::size_t(order[i])]) / t - max_logit);
   if (o.top_p < 1.0f) {
     double mass = 0;
     std::size_t n = 0;

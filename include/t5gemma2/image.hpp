@@ -1,7 +1,8 @@
 // t5gemma2 — image preprocessing of the Gemma 3 image processor, slow (PIL) path (spec §5.1).
 //
-//   decode      PNG, JPEG, BMP, GIF (first frame), PGM/PPM -> 8-bit RGB (stb_image);
-//               grey is replicated, alpha dropped — what PIL's convert("RGB") does
+//   decode      PNG, JPEG, BMP, GIF (first frame), PGM/PPM -> 8-bit RGB (image_file.hpp:
+//               header checks, then stb_image); grey is replicated, alpha dropped — what
+//               PIL's convert("RGB") does
 //   resize      to image_size × image_size (aspect ratio NOT kept) with PIL's BILINEAR
 //               filter, reproduced pixel for pixel (resize_bilinear_like_pil below)
 //   rescale     x · (1/255) in f64, rounded to f32          (HF rescale, dtype float32)
@@ -15,64 +16,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include "t5gemma2/error.hpp"
+#include "t5gemma2/image_file.hpp"
 #include "t5gemma2/tensor.hpp"
 
-extern "C" {
-// From Debian's libstb (stb_image.h, implementation compiled into libstb.so).
-unsigned char* stbi_load_from_memory(const unsigned char* buffer, int len, int* x, int* y, int* channels_in_file,
-                                     int desired_channels);
-int stbi_info_from_memory(const unsigned char* buffer, int len, int* x, int* y, int* comp);
-void stbi_image_free(void* retval_from_stbi_load);
-const char* stbi_failure_reason(void);
-}
-
 T5GEMMA2_NAMESPACE_BEGIN
-
-// An 8-bit RGB image, row-major, 3 bytes per pixel.
-struct ImageRGB8 {
-  int width = 0;
-  int height = 0;
-  std::vector<uint8_t> pixels;  // [height, width, 3]
-
-  uint8_t* at(int x, int y) { return pixels.data() + (std::size_t(y) * std::size_t(width) + std::size_t(x)) * 3; }
-  const uint8_t* at(int x, int y) const { return pixels.data() + (std::size_t(y) * std::size_t(width) + std::size_t(x)) * 3; }
-};
-
-inline constexpr int kMaxImageSide = 16384;
-
-// Decodes an encoded image held in memory. `what` names it in errors (a path, say).
-inline ImageRGB8 decode_image(const std::vector<uint8_t>& bytes, const std::string& what) {
-  check(!bytes.empty(), [&] { return what + ": empty image file"; });
-  check(bytes.size() < (std::size_t(1) << 31), [&] { return what + ": image file too large"; });
-  int w = 0, h = 0, comp = 0;
-  if (!stbi_info_from_memory(bytes.data(), int(bytes.size()), &w, &h, &comp))
-    throw Error(what + ": cannot decode image (" + stbi_failure_reason() + ")");
-  check(w > 0 && h > 0, [&] { return what + ": image has zero size"; });
-  check(w <= kMaxImageSide && h <= kMaxImageSide, [&] {
-    return what + ": image is " + std::to_string(w) + "x" + std::to_string(h) + ", larger than " +
-           std::to_string(kMaxImageSide) + " pixels per side";
-  });
-  unsigned char* data = stbi_load_from_memory(bytes.data(), int(bytes.size()), &w, &h, &comp, 3);
-  if (!data) throw Error(what + ": cannot decode image (" + stbi_failure_reason() + ")");
-  ImageRGB8 img;
-  img.width = w;
-  img.height = h;
-  img.pixels.assign(data, data + std::size_t(w) * std::size_t(h) * 3);
-  stbi_image_free(data);
-  return img;
-}
-
-inline ImageRGB8 load_image(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  check(bool(in), [&] { return path + ": cannot open image"; });
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return decode_image(bytes, path);
-}
 
 // ---- PIL's BILINEAR resize, from its algorithm --------------------------------------------
 //

@@ -6,7 +6,8 @@
 //
 // Validation (every failure throws Error naming the file and the tensor):
 //   * the file holds at least the 8-byte length, and the header fits in the file;
-//   * the header is at most kMaxHeaderBytes and is a JSON object of well-formed entries;
+//   * the header is at most kMaxHeaderBytes and is a JSON object of well-formed entries, read
+//     as a stream (HeaderReader): memory proportional to the tensors, never a DOM of the header;
 //   * dtype is known, shape entries are non-negative, bytes = prod(shape) * dtype size
 //     (without overflow) = end - begin;
 //   * the byte ranges, sorted, start at 0, follow each other with no gap or overlap, and the
@@ -26,11 +27,13 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "t5gemma2/error.hpp"
+#include "t5gemma2/file_io.hpp"
 #include "t5gemma2/numeric_types.hpp"
 
 T5GEMMA2_NAMESPACE_BEGIN
@@ -90,19 +93,13 @@ inline int64_t shape_numel(const std::vector<int64_t>& shape) {
 class MappedFile {
  public:
   explicit MappedFile(const std::string& path) : path_(path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    check(fd >= 0, [&] { return path + ": cannot open (" + std::strerror(errno) + ")"; });
-    struct stat st {};
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-      ::close(fd);
-      throw Error(path + ": not a regular file");
-    }
-    size_ = std::size_t(st.st_size);
+    const int fd = open_regular_file(path, "checkpoint", size_);  // no pipes or devices: they could block
     if (size_ > 0) {
       void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
       if (p == MAP_FAILED) {
+        const int err = errno;
         ::close(fd);
-        throw Error(path + ": mmap failed (" + std::strerror(errno) + ")");
+        throw Error(path + ": mmap failed (" + std::strerror(err) + ")");
       }
       data_ = static_cast<const uint8_t*>(p);
     }
@@ -172,6 +169,114 @@ inline std::vector<int64_t> to_i64_vector(const TensorEntry& t) {
   return out;
 }
 
+namespace safetensors_detail {
+
+// One header entry as written, before validation.
+struct RawEntry {
+  std::string name;
+  std::optional<std::string> dtype;  // absent or not a string: nullopt
+  bool shape_given = false, shape_ok = true;
+  std::vector<int64_t> shape;
+  bool offsets_given = false, offsets_ok = true;
+  std::vector<uint64_t> offsets;
+};
+
+// Reads the JSON header with nlohmann's SAX interface straight into RawEntry records: memory
+// stays proportional to the tensors described (no DOM of a hostile 100 MB header of tiny values),
+// and the structure is enforced as it streams — an object of objects whose "shape" and
+// "data_offsets" are short arrays of integers, "__metadata__" an object of strings.
+class HeaderReader {
+ public:
+  static constexpr std::size_t kMaxTensors = std::size_t(1) << 20;
+  static constexpr std::size_t kMaxRank = 16;
+
+  std::vector<RawEntry> entries;
+  std::map<std::string, std::string> metadata;
+  std::string error;  // why the structure was rejected (empty: JSON syntax error)
+
+  bool null() { return scalar(); }
+  bool boolean(bool) { return scalar(); }
+  bool number_integer(int64_t v) { return integer(v < 0 ? -1 : v, v < 0); }
+  bool number_unsigned(uint64_t v) { return integer(v > uint64_t(INT64_MAX) ? -1 : int64_t(v), false, v); }
+  bool number_float(double, const std::string&) { return integer(-1, true); }
+  bool string(std::string& v) {
+    if (depth_ == 2 && in_metadata_) {
+      metadata[field_] = v;
+      return true;
+    }
+    if (depth_ == 2 && field_ == "dtype") entries.back().dtype = v;
+    return scalar();
+  }
+  bool binary(nlohmann::json::binary_t&) { return fail("binary values are not allowed"); }
+  bool start_object(std::size_t) {
+    if (depth_ == 0) return ++depth_, true;
+    if (depth_ == 1) {
+      if (key_ == "__metadata__") {
+        in_metadata_ = true;
+      } else {
+        if (entries.size() >= kMaxTensors) return fail("more than " + std::to_string(kMaxTensors) + " tensors");
+        entries.push_back({});
+        entries.back().name = key_;
+      }
+      return ++depth_, true;
+    }
+    return fail(depth_ == 2 && in_metadata_ ? "__metadata__ values must be strings" : "unexpected nested object in entry '" + entry_name() + "'");
+  }
+  bool end_object() {
+    if (--depth_ == 1) in_metadata_ = false;
+    return true;
+  }
+  bool start_array(std::size_t) {
+    if (depth_ == 2 && !in_metadata_ && (field_ == "shape" || field_ == "data_offsets")) {
+      (field_ == "shape" ? entries.back().shape_given : entries.back().offsets_given) = true;
+      return ++depth_, true;
+    }
+    if (depth_ == 1) return fail("header entry '" + key_ + "' is not an object");
+    return fail("unexpected array in entry '" + entry_name() + "'");
+  }
+  bool end_array() { return --depth_, true; }
+  bool key(std::string& k) {
+    (depth_ == 1 ? key_ : field_) = k;
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::json::exception&) { return false; }
+
+ private:
+  bool fail(std::string why) {
+    error = std::move(why);
+    return false;
+  }
+  std::string entry_name() const { return entries.empty() ? key_ : entries.back().name; }
+  // A non-container value: only allowed inside an entry (or, ignored, inside __metadata__).
+  bool scalar() {
+    if (depth_ == 0) return fail("the header is not a JSON object");
+    if (depth_ == 1) return fail("header entry '" + key_ + "' is not an object");
+    if (depth_ == 3) {  // inside shape / data_offsets: integers only
+      (field_ == "shape" ? entries.back().shape_ok : entries.back().offsets_ok) = false;
+    }
+    return true;
+  }
+  bool integer(int64_t v, bool negative_or_float, uint64_t raw = 0) {
+    if (depth_ != 3) return scalar();
+    RawEntry& e = entries.back();
+    if (field_ == "shape") {
+      if (e.shape.size() >= kMaxRank) return fail("tensor '" + e.name + "': shape has more than " + std::to_string(kMaxRank) + " dimensions");
+      if (negative_or_float || v < 0) e.shape_ok = false;
+      else e.shape.push_back(v);
+    } else {
+      if (e.offsets.size() >= 2) e.offsets_ok = false;
+      else if (negative_or_float) e.offsets_ok = false;
+      else e.offsets.push_back(v >= 0 ? uint64_t(v) : raw);
+    }
+    return true;
+  }
+  int depth_ = 0;
+  bool in_metadata_ = false;
+  std::string key_, field_;  // the entry's name; the field inside the entry
+};
+
+}  // namespace safetensors_detail
+
 class SafetensorsFile {
  public:
   // Headers larger than this are rejected before they are read (real checkpoints: < 1 MiB).
@@ -218,43 +323,37 @@ class SafetensorsFile {
              " bytes does not fit in " + std::to_string(size) + " bytes";
     });
     const char* hdr = reinterpret_cast<const char*>(map_->data() + 8);
-    nlohmann::json j = nlohmann::json::parse(hdr, hdr + header_len, nullptr, /*allow_exceptions=*/false);
-    check(!j.is_discarded() && j.is_object(),
-          [&] { return file + ": safetensors header is not a valid JSON object"; });
+    safetensors_detail::HeaderReader reader;
+    const bool parsed = nlohmann::json::sax_parse(hdr, hdr + header_len, &reader, nlohmann::json::input_format_t::json,
+                                                  /*strict=*/true);
+    check(parsed, [&] {
+      return file + ": safetensors header " + (reader.error.empty() ? "is not valid JSON" : "is malformed: " + reader.error);
+    });
+    metadata_ = std::move(reader.metadata);
 
     const uint8_t* data_begin = map_->data() + 8 + header_len;
     const uint64_t data_size = size - 8 - header_len;
-    for (auto it = j.begin(); it != j.end(); ++it) {
-      const std::string& name = it.key();
-      const auto& v = it.value();
-      if (name == "__metadata__") {
-        check(v.is_object(), [&] { return file + ": __metadata__ is not an object"; });
-        for (auto m = v.begin(); m != v.end(); ++m) {
-          if (m.value().is_string()) metadata_[m.key()] = m.value().get<std::string>();
-        }
-        continue;
-      }
+    tensors_.reserve(reader.entries.size());
+    for (const safetensors_detail::RawEntry& v : reader.entries) {
+      const std::string& name = v.name;
       auto bad = [&](const std::string& why) { return Error(file + ": tensor '" + name + "': " + why); };
-      if (!v.is_object()) throw bad("header entry is not an object");
-      if (!v.contains("dtype") || !v["dtype"].is_string()) throw bad("missing or non-string 'dtype'");
+      if (!v.dtype) throw bad("missing or non-string 'dtype'");
       TensorEntry t;
       t.name = name;
       t.file = file;
-      if (!parse_dtype(v["dtype"].get<std::string>(), &t.dtype))
-        throw bad("unsupported dtype '" + v["dtype"].get<std::string>() + "'");
-      if (!v.contains("shape") || !v["shape"].is_array()) throw bad("missing 'shape' array");
+      if (!parse_dtype(*v.dtype, &t.dtype)) throw bad("unsupported dtype '" + *v.dtype + "'");
+      if (!v.shape_given) throw bad("missing 'shape' array");
+      if (!v.shape_ok) throw bad("shape entries must be non-negative integers");
       uint64_t numel = 1;
-      for (const auto& d : v["shape"]) {
-        if (!d.is_number_integer() || d.get<int64_t>() < 0) throw bad("shape entries must be non-negative integers");
-        const uint64_t dim = d.get<uint64_t>();
+      for (const int64_t d : v.shape) {
+        const uint64_t dim = uint64_t(d);
         if (dim != 0 && numel > (uint64_t(1) << 62) / dim) throw bad("shape is too large");
         numel *= dim;
-        t.shape.push_back(int64_t(dim));
+        t.shape.push_back(d);
       }
-      const auto& off = v.contains("data_offsets") ? v["data_offsets"] : nlohmann::json();
-      if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
+      if (!v.offsets_given || !v.offsets_ok || v.offsets.size() != 2)
         throw bad("'data_offsets' must be two non-negative integers");
-      const uint64_t begin = off[0].get<uint64_t>(), end = off[1].get<uint64_t>();
+      const uint64_t begin = v.offsets[0], end = v.offsets[1];
       if (begin > end) throw bad("data_offsets begin " + std::to_string(begin) + " > end " + std::to_string(end));
       if (end > data_size)
         throw bad("data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
@@ -265,7 +364,7 @@ class SafetensorsFile {
                   std::to_string(expected) + " bytes, data_offsets span " + std::to_string(end - begin));
       t.data = data_begin + begin;
       t.nbytes = std::size_t(expected);
-      index_[name] = tensors_.size();
+      check(index_.emplace(name, tensors_.size()).second, [&] { return file + ": tensor '" + name + "' is listed twice"; });
       tensors_.push_back(std::move(t));
     }
 

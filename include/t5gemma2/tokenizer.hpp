@@ -93,10 +93,15 @@ inline std::vector<int> piece_types(const std::string& serialized) {
 
 }  // namespace tokenizer_detail
 
+inline constexpr std::size_t kMaxTokenizerBytes = std::size_t(256) << 20;
+
 class Tokenizer {
  public:
   explicit Tokenizer(const std::string& model_path) : sp_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {
-    const auto status = sp_->Load(model_path);
+    // Read by us (a regular file of bounded size: no pipes, devices, or runaway sizes), parsed by
+    // SentencePiece. Gemma 3's model is 4.5 MiB.
+    const std::string proto = read_regular_file(model_path, kMaxTokenizerBytes, "tokenizer model");
+    const auto status = sp_->LoadFromSerializedProto(proto);
     if (!status.ok()) throw Error(model_path + ": cannot load SentencePiece model (" + status.ToString() + ")");
     using namespace tokenizer_detail;
     const std::vector<int> types = piece_types(std::string(sp_->serialized_model_proto()));
@@ -132,6 +137,8 @@ class Tokenizer {
     encode_plain(text.substr(plain_start), ids);
     return ids;
   }
+
+  int piece_count() const { return sp_->GetPieceSize(); }  // ids the SentencePiece model produces: [0, count)
 
   std::string decode(const std::vector<int>& ids, bool skip_special = false) const {
     std::string out;
@@ -220,6 +227,11 @@ inline constexpr std::string_view kImageMarker = "<start_of_image>";
 // that BOI, EOI and the image soft token map to the ids of config.json.
 inline Tokenizer load_tokenizer(const std::string& dir, const ModelConfig& c) {
   Tokenizer t(dir + "/tokenizer.model");
+  // Every id the tokenizer can produce must be a row of the model's embedding table.
+  check(t.piece_count() <= c.encoder.vocab_size, [&] {
+    return dir + "/tokenizer.model has " + std::to_string(t.piece_count()) + " pieces, more than config.json's vocab_size (" +
+           std::to_string(c.encoder.vocab_size) + "): the tokenizer does not belong to this model";
+  });
   t.add_token(std::string(kImageMarker), c.boi_token_id);
   t.add_token("<end_of_image>", c.eoi_token_id);
   t.add_token("<image_soft_token>", c.image_token_id);

@@ -1,0 +1,80 @@
+// t5gemma2 command-line tools — argument values and prompt files, checked strictly.
+//
+// Numbers must be numbers and whole (no "1.5" seed, no "-1" thread count, no 2^40 that wraps):
+// every parse checks the full text and the range and names the flag. Prompt files must be
+// regular files (a pipe or /dev/zero would never end) of bounded size.
+#pragma once
+
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "t5gemma2/file_io.hpp"
+
+namespace t5gemma2_cli {
+
+using UsageFail = void (*)(const std::string&);  // prints the message and usage, exits with 2
+
+inline constexpr std::size_t kMaxPromptFileBytes = std::size_t(256) << 20;
+// A token covers at most this many bytes of text (Gemma 3's longest pieces are runs of ~31
+// whitespace characters): a prompt longer than limit × this cannot fit and is refused before
+// the tokenizer spends memory on it.
+inline constexpr std::size_t kMaxBytesPerToken = 256;
+
+inline long long int_value(const std::string& flag, const std::string& v, long long lo, long long hi, UsageFail fail) {
+  char* end = nullptr;
+  errno = 0;
+  const long long x = std::strtoll(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || errno == ERANGE || x < lo || x > hi)
+    fail(flag + " needs an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" + v + "'");
+  return x;
+}
+
+inline uint64_t u64_value(const std::string& flag, const std::string& v, UsageFail fail) {
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long x = std::strtoull(v.c_str(), &end, 10);
+  if (v.empty() || v[0] == '-' || v[0] == '+' || *end != '\0' || errno == ERANGE)
+    fail(flag + " needs an integer in [0, 2^64 - 1], got '" + v + "'");
+  return x;
+}
+
+inline double number_value(const std::string& flag, const std::string& v, UsageFail fail) {
+  char* end = nullptr;
+  const double x = std::strtod(v.c_str(), &end);
+  if (v.empty() || *end != '\0' || !std::isfinite(x)) fail(flag + " needs a finite number, got '" + v + "'");
+  return x;
+}
+
+// The prompts of a --prompt-file: one per non-empty line, or the whole file as one prompt.
+inline std::vector<std::string> read_prompt_file(const std::string& path, bool whole_file, UsageFail fail) {
+  std::string text;
+  try {
+    text = t5gemma2::read_regular_file(path, kMaxPromptFileBytes, "prompt file");
+  } catch (const t5gemma2::Error& e) {
+    fail(std::string("--prompt-file: ") + e.what());
+  }
+  std::vector<std::string> prompts;
+  if (whole_file) {
+    if (!text.empty() && text.back() == '\n') text.pop_back();
+    prompts.push_back(std::move(text));
+  } else {
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty()) prompts.push_back(line);
+  }
+  return prompts;
+}
+
+// Refuses prompt `index` (1-based) before tokenizing when its bytes cannot fit `limit` tokens.
+inline void check_prompt_bytes(const std::string& prompt, std::size_t index, long long limit) {
+  if (limit <= 0 || prompt.size() <= std::size_t(limit) * kMaxBytesPerToken) return;
+  throw t5gemma2::Error("prompt " + std::to_string(index) + " is " + t5gemma2::byte_count(prompt.size()) +
+                        " long: more than " + std::to_string(limit) + " tokens (the limit) can hold");
+}
+
+}  // namespace t5gemma2_cli
