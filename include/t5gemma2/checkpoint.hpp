@@ -61,9 +61,10 @@ class Checkpoint {
       files_.push_back(std::make_unique<SafetensorsFile>(f));
       for (const TensorEntry& t : files_.back()->tensors()) {
         const std::string name = canonical_tensor_name(t.name);
-        auto [it, inserted] = by_name_.emplace(name, &t);
-        check(inserted, [&] {
-          return f + ": tensor '" + t.name + "' duplicates '" + it->second->name + "' (" + it->second->file + ")";
+        const auto added = by_name_.emplace(name, &t);  // (where, inserted)
+        check(added.second, [&] {
+          const TensorEntry& first = *added.first->second;
+          return f + ": tensor '" + t.name + "' duplicates '" + first.name + "' (" + first.file + ")";
         });
       }
     }

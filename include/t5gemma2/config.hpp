@@ -63,9 +63,9 @@ struct VisionConfig {
   int patch_size = 0;
   double layer_norm_eps = 1e-6;
 
-  int patches_per_side() const { return image_size / patch_size; }
+  int patches_per_side() const { return patch_size > 0 ? image_size / patch_size : 0; }  // 0: no vision tower
   int num_patches() const { return patches_per_side() * patches_per_side(); }
-  int head_dim() const { return hidden_size / num_heads; }
+  int head_dim() const { return num_heads > 0 ? hidden_size / num_heads : 0; }
 };
 
 // The decoding defaults of generation_config.json that we support (HF GenerationConfig names;
@@ -100,7 +100,7 @@ struct ModelConfig {
   // mm_tokens_per_image tokens (4 for the released 64x64 grid -> 16x16 tokens).
   int pool_kernel() const {
     const int tokens_per_side = int(std::lround(std::sqrt(double(mm_tokens_per_image))));
-    return vision.patches_per_side() / tokens_per_side;
+    return tokens_per_side > 0 ? vision.patches_per_side() / tokens_per_side : 0;
   }
 };
 

@@ -167,7 +167,7 @@ inline ImageHeader probe_image(const std::vector<uint8_t>& b, const std::string&
   else if (b.size() >= 2 && b[0] == 'P' && b[1] >= '1' && b[1] <= '7') h = pnm(b, what);
   else bad(what, std::string("not an image in a supported format (") + kImageFormats + ")");
   if (h.width <= 0 || h.height <= 0) bad(what, "image has zero size");
-  if (h.width * h.height > kMaxImagePixels)
+  if (h.width > kMaxImagePixels || h.height > kMaxImagePixels || h.width * h.height > kMaxImagePixels)  // no overflow
     bad(what, "image declares " + std::to_string(h.width) + "x" + std::to_string(h.height) + " = " +
                   std::to_string(h.width * h.height) + " pixels, more than the " + std::to_string(kMaxImagePixels) +
                   " accepted (PIL's decompression-bomb limit)");

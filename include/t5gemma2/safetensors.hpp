@@ -102,11 +102,17 @@ class MappedFile {
         throw Error(path + ": mmap failed (" + std::strerror(err) + ")");
       }
       data_ = static_cast<const uint8_t*>(p);
+      mapped_ = true;
     }
     ::close(fd);
   }
+  // An in-memory "file" (fuzzing, tests): `name` stands for the path in messages.
+  MappedFile(std::string name, std::vector<uint8_t> bytes) : path_(std::move(name)), owned_(std::move(bytes)) {
+    data_ = owned_.data();
+    size_ = owned_.size();
+  }
   ~MappedFile() {
-    if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+    if (mapped_) ::munmap(const_cast<uint8_t*>(data_), size_);
   }
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
@@ -117,6 +123,8 @@ class MappedFile {
 
  private:
   std::string path_;
+  std::vector<uint8_t> owned_;  // the bytes of an in-memory file
+  bool mapped_ = false;
   const uint8_t* data_ = nullptr;
   std::size_t size_ = 0;
 };
@@ -285,6 +293,7 @@ class SafetensorsFile {
   explicit SafetensorsFile(const std::string& path) : map_(std::make_shared<MappedFile>(path)) {
     parse();
   }
+  explicit SafetensorsFile(std::shared_ptr<MappedFile> file) : map_(std::move(file)) { parse(); }
 
   const std::string& path() const { return map_->path(); }
   const std::vector<TensorEntry>& tensors() const { return tensors_; }
