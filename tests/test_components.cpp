@@ -4,7 +4,11 @@
 #include <cstring>
 #include <vector>
 
+#include <map>
+
 #include "t5gemma2/attention.hpp"
+#include "t5gemma2/attention_maps.hpp"
+#include "t5gemma2/model.hpp"
 #include "t5gemma2/embedding.hpp"
 #include "t5gemma2/masks.hpp"
 #include "t5gemma2/mlp.hpp"
@@ -198,4 +202,40 @@ TEST_CASE("embedding: scale rounded to the weight type, EOI row replaced and uns
   CHECK(embed_scale<bf16_t>(640) == 25.25f);
   CHECK(embed_scale<float>(640) == float(std::sqrt(640.0)));
   REQUIRE_ERROR_MENTIONS(embed_tokens(std::vector<int>{3}, table, eoi, 2), "token id 3", "vocabulary");
+}
+
+TEST_CASE("attention maps (pictures): rows are distributions over exactly the keys the mask shows") {
+  const ReferenceModel model(test_data("tiny_a"));  // W = 8: 20 tokens see a window
+  std::vector<int> ids{2};
+  for (int i = 0; i < 19; ++i) ids.push_back(10 + i);
+  std::vector<uint8_t> valid(ids.size(), 1);
+  valid[19] = valid[18] = 0;  // padding
+  std::map<std::string, Tensor> seen;
+  Observer observe;
+  observe.tensor = [&](const std::string& name, const Tensor& t) { seen[name] = t; };
+  const Tensor enc = model.encode_embeddings(model.embed(ids), valid, observe);
+  const std::vector<int> dec{2, 30, 31, 32};
+  (void)model.decode(dec, enc, valid, observe);
+  const auto check_maps = [](const std::vector<Tensor>& maps, const Mask& mask) {
+    for (const Tensor& p : maps)
+      for (int q = 0; q < p.rows; ++q) {
+        double sum = 0;
+        for (int k = 0; k < p.cols; ++k) {
+          if (!mask.at(q, k)) CHECK(p.row(q)[k] == 0.0f);
+          sum += p.row(q)[k];
+        }
+        CHECK(std::fabs(sum - 1.0) < 1e-5);
+      }
+  };
+  const TextConfig& c = model.config().encoder;
+  for (int layer : {0, 5}) {  // sliding, global
+    const Tensor& input = layer == 0 ? seen.at("encoder.embeddings") : seen.at("encoder.layer4");
+    const auto maps = encoder_attention_maps(model, input, valid, layer);
+    REQUIRE(int(maps.size()) == c.num_heads);
+    check_maps(maps, encoder_mask(model.text_weights().encoder.layers[std::size_t(layer)].type, valid, c.sliding_window));
+  }
+  const std::vector<int> pos{0, 1, 2, 3};
+  const auto maps = decoder_attention_maps(model, seen.at("decoder.layer0"), enc, valid, 1);
+  REQUIRE(maps.front().cols == 4 + 20);
+  check_maps(maps, decoder_merged_mask(LayerType::kSliding, pos, pos, valid, model.config().decoder.sliding_window));
 }

@@ -421,7 +421,8 @@ class SafetensorsWriter {
     add(name, DType::U8, std::move(shape), data);
   }
 
-  void write(const std::string& path) const {
+  // The file's bytes: [u64 header length][JSON header][tensor bytes].
+  std::vector<uint8_t> bytes() const {
     nlohmann::ordered_json header = nlohmann::ordered_json::object();
     header["__metadata__"] = {{"format", "pt"}, {"producer", "t5gemma2"}};
     std::size_t offset = 0;
@@ -432,13 +433,18 @@ class SafetensorsWriter {
     }
     std::string h = header.dump();
     while (h.size() % 8) h += ' ';
+    std::vector<uint8_t> out;
+    for (int i = 0; i < 8; ++i) out.push_back(uint8_t(uint64_t(h.size()) >> (8 * i)));
+    out.insert(out.end(), h.begin(), h.end());
+    for (const auto& it : items_) out.insert(out.end(), it.bytes.begin(), it.bytes.end());
+    return out;
+  }
+
+  void write(const std::string& path) const {
+    const std::vector<uint8_t> b = bytes();
     std::ofstream out(path, std::ios::binary);
     check(bool(out), [&] { return path + ": cannot open for writing"; });
-    uint8_t len[8];
-    for (int i = 0; i < 8; ++i) len[i] = uint8_t(uint64_t(h.size()) >> (8 * i));
-    out.write(reinterpret_cast<const char*>(len), 8);
-    out.write(h.data(), std::streamsize(h.size()));
-    for (const auto& it : items_) out.write(it.bytes.data(), std::streamsize(it.bytes.size()));
+    out.write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
     check(bool(out), [&] { return path + ": write failed"; });
   }
 

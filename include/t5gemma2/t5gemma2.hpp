@@ -32,6 +32,7 @@
 #include "t5gemma2/generation_options.hpp"
 #include "t5gemma2/beam_search.hpp"
 #include "t5gemma2/generate.hpp"
+#include "t5gemma2/attention_maps.hpp"
 #include "t5gemma2/embeddings.hpp"
 #include "t5gemma2/tokenizer.hpp"
 #include "t5gemma2/image.hpp"
