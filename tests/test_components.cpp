@@ -1,4 +1,4 @@
-// Unit tests of the model's components against their formulas (spec §3–§4).
+// Unit tests of the model's components against their formulas (docs/model.md §3–§5).
 #include <cmath>
 #include <random>
 #include <cstring>

@@ -1,4 +1,4 @@
-// Real-size models on synthetic weights (spec/synthetic-weights.md, seed 0) against HF
+// Real-size models on synthetic weights (synth-weights-v1, seed 0: synthetic_weights.hpp) against HF
 // transformers v5.0.0 (tests/data/full, made by oracle/make_golden_full.py):
 //   s270m_text      every encoder/decoder layer, last states and logits of the 270m preset
 //   s270m_generate  16 greedy steps with the KV cache: tokens and per-step top-8 ids/logits

@@ -22,7 +22,7 @@ TEST_CASE("bf16 rounds to nearest, ties to even, bit-exactly") {
   CHECK(std::isnan(to_f32(bf16_from_f32(std::numeric_limits<float>::quiet_NaN()))));
   // The largest finite f32 overflows to infinity, as in PyTorch.
   CHECK(bf16_from_f32(std::numeric_limits<float>::max()).bits == 0x7F80);
-  // The embed scales of spec §1.2.
+  // The embed scales of docs/model.md §3.
   CHECK(round_to_bf16(float(std::sqrt(640.0))) == 25.25f);
   CHECK(round_to_bf16(float(std::sqrt(1152.0))) == 34.0f);
   CHECK(round_to_bf16(float(std::sqrt(2560.0))) == 50.5f);

@@ -22,7 +22,7 @@ TEST_CASE("each preset accepts its own config.json and rejects the others, namin
   REQUIRE_ERROR_MENTIONS(Preset4b::from_config(preset_config("270m-270m")), "hidden_size");
 }
 
-TEST_CASE("preset configs parse to the values of spec §1") {
+TEST_CASE("preset configs parse to the values of docs/model.md §1") {
   const ModelConfig c = preset_config("270m-270m");
   CHECK(c.decoder.layer_types.size() == 18);
   CHECK(c.decoder.layer_types[5] == LayerType::kFull);

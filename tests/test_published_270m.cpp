@@ -1,4 +1,4 @@
-// Reproduces the published T5Gemma 2 integration expectations (spec §8) on the real
+// Reproduces the published T5Gemma 2 integration expectations (transformers' T5Gemma2 integration test) on the real
 // google/t5gemma-2-270m-270m checkpoint. It needs files that are not in this repository:
 //   T5GEMMA2_CHECKPOINT_270M = the checkpoint directory (config.json, model.safetensors,
 //                              tokenizer.model)

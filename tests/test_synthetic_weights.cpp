@@ -1,4 +1,4 @@
-// The synthetic weight generator against the test vectors of spec/synthetic-weights.md §3.
+// The synthetic weight generator against the synth-weights-v1 test vectors (synthetic_weights.hpp).
 #include <cstring>
 #include <string>
 #include <vector>
@@ -8,7 +8,7 @@
 
 using namespace t5gemma2;
 
-TEST_CASE("hash helpers match the spec") {
+TEST_CASE("hash helpers match the synth-weights-v1 test vectors") {
   CHECK(splitmix64(0) == 0xe220a8397b1dcdafull);
   CHECK(splitmix64(1) == 0x910a2dec89025cc1ull);
   CHECK(fnv1a64("") == 0xcbf29ce484222325ull);

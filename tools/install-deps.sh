@@ -4,7 +4,8 @@
 set -euo pipefail
 packages=(g++ cmake make pkg-config
           libhwy-dev libxtensor-dev libxsimd-dev libsentencepiece-dev libstb-dev
-          catch2 libbenchmark-dev nlohmann-json3-dev)
+          catch2 libbenchmark-dev nlohmann-json3-dev
+          clang libclang-rt-dev)  # clang + its runtime: the libFuzzer targets (tools/fuzz.sh)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

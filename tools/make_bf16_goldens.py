@@ -241,7 +241,7 @@ def case_s270m_2k():
         seq = gen(model, input_ids=enc, attention_mask=torch.ones_like(enc), max_new_tokens=8)
         log(f"generate {time.time() - t:.1f}s", seq.tolist())
         c.put("gen.sequences", seq, "greedy, 8 new tokens, KV cache")
-    c.write({"preset": "270m-270m", "weights": "synthetic-weights v1, seed 0 (spec/synthetic-weights.md)",
+    c.write({"preset": "270m-270m", "weights": "synthetic-weights v1, seed 0 (synthetic_weights.hpp)",
              "token_ids": mgf.TOKEN_FORMULA, "teacher_forced_min_top1_top2_margin": margin(out.logits)})
 
 

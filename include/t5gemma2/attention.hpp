@@ -1,5 +1,5 @@
 // t5gemma2 — the attention core shared by the encoder, the merged decoder attention and SigLIP
-// (spec §3.4 steps 4–8, §4.2 step 4).
+// (docs/model.md §3, §5).
 //
 // For query row t and query head h (kv head h / g, g = n_h / n_kv: consecutive GQA groups):
 //   s_c = (q_t,h · k_c) · scale                scale = query_pre_attn_scalar^-0.5 (f32)

@@ -3,7 +3,7 @@
 //
 // Tensor names are normalised so that every accepted layout maps to one canonical name:
 //   * a leading "model." is dropped            (model.encoder.norm.weight -> encoder.norm.weight)
-//   * "encoder.text_model." becomes "encoder." (the newer transformers layout, spec §2.6)
+//   * "encoder.text_model." becomes "encoder." (the newer transformers layout, docs/model.md §2)
 // The loader takes tensors by canonical name; each is checked for dtype and shape, and every
 // tensor of the file must be taken (or explicitly accepted as a tied duplicate): finish()
 // lists everything missing and everything unexpected, by name, in one error.

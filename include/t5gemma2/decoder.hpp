@@ -1,4 +1,4 @@
-// t5gemma2 — the decoder (spec §4): sandwich layers around the MERGED attention.
+// t5gemma2 — the decoder (docs/model.md §5): sandwich layers around the MERGED attention.
 //
 // merged_attention, one module and one set of weights per layer:
 //   q   = RoPE(q_norm(x̂ · Wqᵀ))                       decoder positions

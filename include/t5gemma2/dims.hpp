@@ -7,7 +7,7 @@
 // either way. Today the scalar kernels take their sizes as arguments; the presets are where
 // size-specialised kernels (the SIMD step) can hang their compile-time constants.
 //
-//   Preset270m / Preset1b / Preset4b : spec §1.2 (1b and 4b dims are inferred, see spec §10)
+//   Preset270m / Preset1b / Preset4b : docs/model.md §1 (sizes of tests/data/configs; the 1b and 4b ones were inferred, not read from released checkpoints)
 //   RuntimeDims                     : any config.json
 //
 // Encoder and decoder share every size but the layer count (validated by the config parser).

@@ -1,4 +1,4 @@
-// t5gemma2 — token embedding (spec §3.1), shared by encoder and decoder (tied table).
+// t5gemma2 — token embedding (docs/model.md §3), shared by encoder and decoder (tied table).
 //
 //   e = E[id] · round_W(√H)     the scale is first rounded to the weight type W, as HF casts
 //                               it to the weight dtype (f32: 25.298222 for H = 640; bf16: 25.25)

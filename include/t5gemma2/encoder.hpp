@@ -1,4 +1,4 @@
-// t5gemma2 — the encoder text stack (spec §3.5–3.8): bidirectional attention with
+// t5gemma2 — the encoder text stack (docs/model.md §4): bidirectional attention with
 // per-layer-type masks and RoPE tables, sandwich layers, final RMSNorm.
 //
 //   h = embeddings (image features already merged at the image-token rows)
@@ -155,7 +155,7 @@ inline Tensor encoder_forward(Tensor h, const std::vector<uint8_t>& key_valid, c
     observe("encoder.mask.sliding_attention", encoder_window_mask(key_valid, c.sliding_window));
     observe("encoder.mask.full_attention", encoder_full_mask(key_valid));
   }
-  const int S = h.rows;  // positions 0..S-1, padding or not (spec §3.3)
+  const int S = h.rows;  // positions 0..S-1, padding or not (docs/model.md §3)
   return encoder_forward_rows<Target>(std::move(h), encoder_visibility(LayerType::kSliding, key_valid, c.sliding_window),
                                       encoder_visibility(LayerType::kFull, key_valid, c.sliding_window), iota_positions(S), w, c,
                                       rope, observe, chunk_rows);

@@ -1,4 +1,4 @@
-// t5gemma2 — text generation (spec §7): encode once, then one decoder step per new token.
+// t5gemma2 — text generation (docs/model.md §5): encode once, then one decoder step per new token.
 //
 //   greedy      argmax of the logits, ties -> the lowest id
 //   sampling    logits / temperature -> keep the top_k largest -> keep the smallest prefix of

@@ -1,4 +1,4 @@
-// t5gemma2 — image preprocessing of the Gemma 3 image processor, slow (PIL) path (spec §5.1).
+// t5gemma2 — image preprocessing of the Gemma 3 image processor, slow (PIL) path (docs/model.md §6).
 //
 //   decode      PNG, JPEG, BMP, GIF (first frame), PGM/PPM -> 8-bit RGB (image_file.hpp:
 //               header checks, then stb_image); grey is replicated, alpha dropped — what

@@ -1,4 +1,4 @@
-// t5gemma2 — decoder KV caches and one-token decoder steps (spec §4.4).
+// t5gemma2 — decoder KV caches and one-token decoder steps (docs/model.md §5).
 //
 //   cross K/V   per layer, k_norm(E·Wkᵀ) and E·Wvᵀ, computed ONCE from the encoder output
 //   self K/V    per layer, keys after k_norm and RoPE, values raw:

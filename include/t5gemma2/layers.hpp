@@ -1,4 +1,4 @@
-// t5gemma2 — the pieces every text layer is made of (spec §3.4, §3.7, §4.2).
+// t5gemma2 — the pieces every text layer is made of (docs/model.md §3, §5).
 //
 //   project_queries     q = RoPE(q_norm(x̂ · Wqᵀ))                        [T, n_h·d]
 //   project_keys_values k = RoPE(k_norm(x̂ · Wkᵀ)), v = x̂ · Wvᵀ          [T, n_kv·d] each

@@ -1,4 +1,4 @@
-// t5gemma2 — attention masks (spec §3.5, §4.3). A Mask is [queries, keys] of 0/1 (1 = may
+// t5gemma2 — attention masks (docs/model.md §4, §5). A Mask is [queries, keys] of 0/1 (1 = may
 // attend); the attention core skips masked keys, which equals HF's additive finfo.min mask
 // (exp underflows to exactly 0).
 //

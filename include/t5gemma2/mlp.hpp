@@ -1,4 +1,4 @@
-// t5gemma2 — the feed-forward block (spec §3.6): GeGLU with tanh-approximated GELU.
+// t5gemma2 — the feed-forward block (docs/model.md §3): GeGLU with tanh-approximated GELU.
 //   m = down( gelu_tanh(gate(x)) ⊙ up(x) )
 //   gelu_tanh(u) = 0.5 · u · (1 + tanh( √(2/π) · (u + 0.044715 · u³) ))   (ops/scalar.hpp)
 #pragma once

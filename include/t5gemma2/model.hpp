@@ -7,7 +7,7 @@
 //     Precision F32 (activations f32, the default) or HfBf16 (transformers' bf16 path; W = bf16_t)
 //               (precision.hpp: the policy chooses the kernel set, the layer code is the same)
 //
-// Forward pass, top to bottom (spec §3–§6):
+// Forward pass, top to bottom (docs/model.md §3–§7):
 //   x  = embed_tokens(encoder ids)           [S, H]   (+ image features at image-token rows)
 //   E  = encoder_forward(x, padding)         [S, H]
 //   y  = embed_tokens(decoder ids)           [T, H]
@@ -121,7 +121,7 @@ class Model {
   }
 
   // Encoder input: token embeddings with the image features written over the image-token
-  // rows, images in order (spec §5.5). The image-token count must equal images × T.
+  // rows, images in order (docs/model.md §6). The image-token count must equal images × T.
   Tensor encoder_embeddings(const std::vector<int>& ids, const std::vector<Tensor>& images) const {
     Tensor x = embed(ids);
     std::vector<int> slots;

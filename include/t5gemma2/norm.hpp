@@ -1,6 +1,6 @@
 // t5gemma2 — normalisation layers over tensors.
 //
-// rms_norm: Gemma's RMSNorm (spec §3.2), used for every text norm, q_norm/k_norm and the
+// rms_norm: Gemma's RMSNorm (docs/model.md §3), used for every text norm, q_norm/k_norm and the
 // multimodal projector norm:   y = x · rsqrt(mean(x²) + eps) · (1 + w)
 // The weight is stored as an offset from 1. The per-vector kernel is Ops<Target>::rms_norm
 // (mean(x²) from the canonical sum of squares).

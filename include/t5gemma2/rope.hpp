@@ -1,4 +1,4 @@
-// t5gemma2 — rotary position embeddings (spec §3.3).
+// t5gemma2 — rotary position embeddings (docs/model.md §3).
 //
 // Two tables, chosen per layer by its type:
 //   rope_local  (sliding_attention): theta 1e4, no scaling

@@ -1,4 +1,4 @@
-// t5gemma2 — the text weights (spec §2.1–2.3) and their loading from a Checkpoint.
+// t5gemma2 — the text weights (docs/model.md §2) and their loading from a Checkpoint.
 //
 // Canonical names (after Checkpoint's normalisation), P = encoder. or decoder.:
 //   encoder.embed_tokens.weight [V, H], encoder.embed_tokens.eoi_embedding [H]

@@ -219,7 +219,7 @@ class Tokenizer {
   std::map<int, std::string> text_of_;
 };
 
-// ---- prompts as the Gemma 3 processor builds them (spec §5.2) ------------------------------
+// ---- prompts as the Gemma 3 processor builds them (docs/model.md §6) ------------------------------
 
 inline constexpr std::string_view kImageMarker = "<start_of_image>";
 

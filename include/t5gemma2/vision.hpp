@@ -1,4 +1,4 @@
-// t5gemma2 — the SigLIP vision tower and the multimodal projector (spec §5.3, §5.4).
+// t5gemma2 — the SigLIP vision tower and the multimodal projector (docs/model.md §6).
 //
 //   patches   = unfold(pixels) · W_patchᵀ + b     14×14 stride-14 conv as a matmul  [N, Hv]
 //   h         = patches + position_embedding       learned, one row per patch        [N, Hv]

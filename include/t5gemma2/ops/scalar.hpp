@@ -58,7 +58,7 @@ struct KeySpan {
 // cap · tanh(x / cap), rounded step by step as PyTorch does (divide, tanh, multiply).
 inline float soft_cap(float x, float cap) { return tanh_canonical(x / cap) * cap; }
 
-// GELU, tanh approximation (spec §3.6), in PyTorch's order of operations:
+// GELU, tanh approximation (docs/model.md §3), in PyTorch's order of operations:
 //   0.5 · u · (1 + tanh(√(2/π) · (u + 0.044715 · u³)))
 inline float gelu_tanh(float u) {
   const float kSqrt2OverPi = 0.7978845608028654f;  // √(2/π)
@@ -132,7 +132,7 @@ struct Ops<ScalarTarget> {
     for (std::size_t i = 0; i < n; ++i) y[i] = std::fma(a, to_f32(x[i]), y[i]);
   }
 
-  // Gemma's RMSNorm of one vector (spec §3.2): y = (x · 1/√(mean(x²) + eps)) · (1 + w).
+  // Gemma's RMSNorm of one vector (docs/model.md §3): y = (x · 1/√(mean(x²) + eps)) · (1 + w).
   // x [n] -> y [n] (y may alias x).
   static void rms_norm(const float* x, const float* weight, std::size_t n, float eps, float* y) {
     const float mean_square = sum_of_squares(x, n) / float(n);
