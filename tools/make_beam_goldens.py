@@ -15,22 +15,17 @@ the greedy run produces early), which exercises EOS handling with several EOS id
     LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-pthread /usr/bin/python3 \
         tools/make_beam_goldens.py --oracle ../shared/oracle --shared ../shared --out tests/data/beam
 """
-import argparse
 import json
 import os
 import sys
 
-ap = argparse.ArgumentParser()
-ap.add_argument("--oracle", required=True)
-ap.add_argument("--shared", required=True)
-ap.add_argument("--out", required=True)
-args = ap.parse_args()
-sys.path.insert(0, os.path.abspath(args.oracle))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import oracle_kit  # noqa: E402
 
-import make_golden_full as mgf  # noqa: E402,F401  (transformers v5.0.0 + shims)
+args = oracle_kit.setup(__doc__)
 import torch  # noqa: E402
-from safetensors import safe_open, save_numpy  # noqa: E402
-from transformers import T5Gemma2Config, T5Gemma2ForConditionalGeneration  # noqa: E402
+from oracle_kit import load_f32 as load, read  # noqa: E402,F401
+from safetensors import save_numpy  # noqa: E402
 
 BOS, EOS, PAD = 2, 1, 0
 
@@ -46,21 +41,6 @@ RUNS = [
     ("greedy_rep_ngram3_min", dict(num_beams=1, repetition_penalty=1.2, no_repeat_ngram_size=3, min_new_tokens=3)),
 ]
 ES_CODE = {False: 0, True: 1, "never": 2}
-
-
-def read(path):
-    with safe_open(path, "pt") as f:
-        return {k: f.get_tensor(k) for k in f.keys()}
-
-
-def load(dir_):
-    cfg = T5Gemma2Config.from_json_file(os.path.join(dir_, "config.json"))
-    cfg._attn_implementation = "eager"
-    model = T5Gemma2ForConditionalGeneration(cfg).eval()
-    missing, unexpected = model.load_state_dict(read(os.path.join(dir_, "model.safetensors")), strict=False)
-    model.tie_weights()
-    assert not unexpected and all("decoder.embed_tokens" in m or m.startswith("lm_head") for m in missing), (missing, unexpected)
-    return model
 
 
 def run_all(model, tensors, runs_meta, prefix, ids, mask, pixels, eos, max_new):
