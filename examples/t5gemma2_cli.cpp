@@ -20,6 +20,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -94,13 +95,16 @@ const char* kUsage =
 class StepNotice {
  public:
   explicit StepNotice(std::string what) : what_(std::move(what)), start_(Clock::now()) {
-    watcher_ = std::thread([this] {
-      std::unique_lock<std::mutex> lock(mutex_);
-      if (!done_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return done_; })) {
-        std::fprintf(stderr, "t5gemma2: %s...\n", what_.c_str());
-        shown_ = true;
-      }
-    });
+    try {
+      watcher_ = std::thread([this] {
+        std::unique_lock<std::mutex> lock(mutex_);
+        if (!done_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return done_; })) {
+          std::fprintf(stderr, "t5gemma2: %s...\n", what_.c_str());
+          shown_ = true;
+        }
+      });
+    } catch (const std::system_error&) {  // no thread to spare (a process limit): no notice
+    }
   }
   ~StepNotice() {
     {
@@ -108,7 +112,7 @@ class StepNotice {
       done_ = true;
     }
     done_cv_.notify_all();
-    watcher_.join();
+    if (watcher_.joinable()) watcher_.join();
     if (shown_)
       std::fprintf(stderr, "t5gemma2: %s done (%.1f s)\n", what_.c_str(),
                    std::chrono::duration<double>(Clock::now() - start_).count());

@@ -194,6 +194,24 @@ TEST_CASE("CLI hardening: strict numbers, only regular prompt files, oversized p
   CHECK(r.status == 2);
 }
 
+TEST_CASE("CLI under a memory limit: 1024 worker threads that cannot all be created still give the answer") {
+  // 8 MiB of stack per thread: under a 1.5 GB address-space limit most threads fail to start.
+#if defined(__SANITIZE_ADDRESS__)
+  SUCCEED("skipped under AddressSanitizer: its shadow memory needs more address space than the limit");
+  return;
+#endif
+  const std::string cmd = "bash -c \"ulimit -v 1500000; exec " + std::string(T5GEMMA2_CLI) +
+                          " --threads 1024 --prompt 'reverse: one two three'\" 2>/dev/null";
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::string out;
+  char buf[256];
+  while (std::size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  const int status = pclose(p);
+  CHECK(WIFEXITED(status));
+  CHECK(out == "three two one\n");
+}
+
 TEST_CASE("CLI sampling is reproducible for a seed") {
   const std::string args = "--prompt 'reverse: one two three' --temperature 3 --top-k 50 --seed 11";
   CHECK(run_cli(args).out == run_cli(args).out);
