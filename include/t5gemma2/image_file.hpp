@@ -169,7 +169,7 @@ inline ImageHeader probe_image(const std::vector<uint8_t>& b, const std::string&
   if (h.width <= 0 || h.height <= 0) bad(what, "image has zero size");
   if (h.width > kMaxImagePixels || h.height > kMaxImagePixels || h.width * h.height > kMaxImagePixels)  // no overflow
     bad(what, "image declares " + std::to_string(h.width) + "x" + std::to_string(h.height) + " = " +
-                  std::to_string(h.width * h.height) + " pixels, more than the " + std::to_string(kMaxImagePixels) +
+                  std::to_string(uint64_t(h.width) * uint64_t(h.height)) + " pixels, more than the " + std::to_string(kMaxImagePixels) +
                   " accepted (PIL's decompression-bomb limit)");
   return h;
 }
