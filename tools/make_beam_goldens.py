@@ -102,10 +102,7 @@ def padded(rows):
 
 torch.set_num_threads(2)
 with torch.no_grad():
-    for name in ("tiny_a", "tiny_b"):
-        src = os.path.join(args.shared, "golden", name)
-        model = load(src)
-        g = read(os.path.join(src, "golden.safetensors"))
+    for name, model, g in oracle_kit.tiny_cases(args):
         # A second EOS id: a token the greedy run of the first text emits at step 3.
         extra_eos = int(g["gen.sequences"][0, 3])
         eos = [EOS, extra_eos]

@@ -57,10 +57,7 @@ def encode(model, ids, mask, pixels=None):
 
 torch.set_num_threads(2)
 with torch.no_grad():
-    for name in ("tiny_a", "tiny_b"):
-        src = os.path.join(args.shared, "golden", name)
-        model = load(src)
-        g = read(os.path.join(src, "golden.safetensors"))
+    for name, model, g in oracle_kit.tiny_cases(args):
         t = {}
         for p, pix in (("text.", None), ("mm.", "mm.pixel_values")):
             ids = g[p + "encoder_input_ids"]

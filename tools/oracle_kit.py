@@ -42,3 +42,10 @@ def load_f32(dir_):
     model.tie_weights()
     assert not unexpected and all("decoder.embed_tokens" in m or m.startswith("lm_head") for m in missing), (missing, unexpected)
     return model
+
+
+def tiny_cases(args):
+    """(name, f32 model, golden tensors) for each shared tiny golden (tiny_a, tiny_b)."""
+    for name in ("tiny_a", "tiny_b"):
+        src = os.path.join(args.shared, "golden", name)
+        yield name, load_f32(src), read(os.path.join(src, "golden.safetensors"))
