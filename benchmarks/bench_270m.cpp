@@ -239,6 +239,27 @@ void BM_DecodeBatch(benchmark::State& state) {
 }
 BENCHMARK(BM_DecodeBatch)->Arg(1)->Arg(4)->Arg(16)->Arg(64)->Unit(benchmark::kMillisecond)->Iterations(2)->UseRealTime();
 
+// Beam search (beam_search.hpp) on one 128-token input, 16 new tokens with no EOS (length
+// penalty etc. at HF's defaults; the synthetic weights never end early): num_beams 1 (greedy)
+// against 2, 4, 8. A step decodes num_beams rows as one batch, then reorders the beams' caches.
+void BM_BeamSearch(benchmark::State& state) {
+  set_num_threads(threads());
+  const auto& m = model<bf16_t>("270m-270m", false);
+  std::vector<int> ids{2};
+  const std::vector<int> stream = synthetic_token_stream("bench/beam", 127);
+  ids.insert(ids.end(), stream.begin(), stream.end());
+  const std::vector<uint8_t> valid(ids.size(), 1);
+  const Tensor enc = m.encode(ids, valid);
+  GenerationOptions o;
+  o.max_new_tokens = 16;
+  o.eos_ids = {m.config().decoder.vocab_size - 1};  // a token the run does not produce: 16 steps
+  o.beam.num_beams = int(state.range(0));
+  for (auto _ : state) benchmark::DoNotOptimize(generate_from_encoded(m, {enc}, {valid}, o).size());
+  state.counters["steps/s"] = benchmark::Counter(16.0, benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(run_label("bf16, num_beams " + std::to_string(o.beam.num_beams)));
+}
+BENCHMARK(BM_BeamSearch)->Arg(1)->Arg(2)->Arg(4)->Arg(8)->Unit(benchmark::kMillisecond)->Iterations(2)->UseRealTime();
+
 // Embedding many short texts (Model::encode_many): 64 texts of 16 tokens, one by one (arg 0) or
 // in stacks of 32 texts = 512 rows (arg 1); the same bits either way.
 void BM_EncodeShortTexts(benchmark::State& state) {
