@@ -297,3 +297,14 @@ TEST_CASE("dump inputs with bad ids are rejected") {
   REQUIRE_ERROR_MENTIONS(run_case(model, SafetensorsFile(tmp / "empty.safetensors"), "text.", out), "'text.encoder_input_ids' is [0, 4]",
                          "at least one sequence");
 }
+
+TEST_CASE("names read from a corrupt file are printed escaped and bounded") {
+  CHECK(printable("layers.0.w") == "layers.0.w");
+  CHECK(printable("caf\xC3\xA9") == "caf\xC3\xA9");            // valid UTF-8 stays
+  CHECK(printable(std::string("a\x01\xFF\n", 4)) == "a\\x01\\xff\\x0a");  // control and stray bytes escaped
+  CHECK(printable(std::string(1000, 'x')).size() == 203);        // 200 bytes + "..."
+  TempDir tmp;
+  // JSON escapes put control bytes (a terminal colour sequence here) into a tensor name.
+  write_raw(tmp / "x.safetensors", R"({"w\u0001\u001b[31m":{"dtype":"F32","shape":[1],"data_offsets":[0,8]}})", std::string(4, '\0'));
+  REQUIRE_ERROR_MENTIONS(SafetensorsFile(tmp / "x.safetensors"), "tensor 'w\\x01\\x1b[31m'");
+}

@@ -64,7 +64,7 @@ class Checkpoint {
         const auto added = by_name_.emplace(name, &t);  // (where, inserted)
         check(added.second, [&] {
           const TensorEntry& first = *added.first->second;
-          return f + ": tensor '" + t.name + "' duplicates '" + first.name + "' (" + first.file + ")";
+          return f + ": tensor '" + printable(t.name) + "' duplicates '" + printable(first.name) + "' (" + first.file + ")";
         });
       }
     }
@@ -161,7 +161,7 @@ class Checkpoint {
     if (generate_) return;
     const auto listed = [](const std::vector<std::string>& names) {
       std::string out;
-      for (std::size_t i = 0; i < names.size() && i < kListedNames; ++i) out += " " + names[i];
+      for (std::size_t i = 0; i < names.size() && i < kListedNames; ++i) out += " " + printable(names[i]);
       if (names.size() > kListedNames) out += " ... and " + std::to_string(names.size() - kListedNames) + " more";
       return out;
     };

@@ -228,7 +228,8 @@ class HeaderReader {
       }
       return ++depth_, true;
     }
-    return fail(depth_ == 2 && in_metadata_ ? "__metadata__ values must be strings" : "unexpected nested object in entry '" + entry_name() + "'");
+    return fail(depth_ == 2 && in_metadata_ ? "__metadata__ values must be strings"
+                                            : "unexpected nested object in entry '" + printable(entry_name()) + "'");
   }
   bool end_object() {
     if (--depth_ == 1) in_metadata_ = false;
@@ -239,8 +240,8 @@ class HeaderReader {
       (field_ == "shape" ? entries.back().shape_given : entries.back().offsets_given) = true;
       return ++depth_, true;
     }
-    if (depth_ == 1) return fail("header entry '" + key_ + "' is not an object");
-    return fail("unexpected array in entry '" + entry_name() + "'");
+    if (depth_ == 1) return fail("header entry '" + printable(key_) + "' is not an object");
+    return fail("unexpected array in entry '" + printable(entry_name()) + "'");
   }
   bool end_array() { return --depth_, true; }
   bool key(std::string& k) {
@@ -258,7 +259,7 @@ class HeaderReader {
   // A non-container value: only allowed inside an entry (or, ignored, inside __metadata__).
   bool scalar() {
     if (depth_ == 0) return fail("the header is not a JSON object");
-    if (depth_ == 1) return fail("header entry '" + key_ + "' is not an object");
+    if (depth_ == 1) return fail("header entry '" + printable(key_) + "' is not an object");
     if (depth_ == 3) {  // inside shape / data_offsets: integers only
       (field_ == "shape" ? entries.back().shape_ok : entries.back().offsets_ok) = false;
     }
@@ -268,7 +269,8 @@ class HeaderReader {
     if (depth_ != 3) return scalar();
     RawEntry& e = entries.back();
     if (field_ == "shape") {
-      if (e.shape.size() >= kMaxRank) return fail("tensor '" + e.name + "': shape has more than " + std::to_string(kMaxRank) + " dimensions");
+      if (e.shape.size() >= kMaxRank)
+        return fail("tensor '" + printable(e.name) + "': shape has more than " + std::to_string(kMaxRank) + " dimensions");
       if (negative_or_float || v < 0) e.shape_ok = false;
       else e.shape.push_back(v);
     } else {
@@ -345,12 +347,12 @@ class SafetensorsFile {
     tensors_.reserve(reader.entries.size());
     for (const safetensors_detail::RawEntry& v : reader.entries) {
       const std::string& name = v.name;
-      auto bad = [&](const std::string& why) { return Error(file + ": tensor '" + name + "': " + why); };
+      auto bad = [&](const std::string& why) { return Error(file + ": tensor '" + printable(name) + "': " + why); };
       if (!v.dtype) throw bad("missing or non-string 'dtype'");
       TensorEntry t;
       t.name = name;
       t.file = file;
-      if (!parse_dtype(*v.dtype, &t.dtype)) throw bad("unsupported dtype '" + *v.dtype + "'");
+      if (!parse_dtype(*v.dtype, &t.dtype)) throw bad("unsupported dtype '" + printable(*v.dtype) + "'");
       if (!v.shape_given) throw bad("missing 'shape' array");
       if (!v.shape_ok) throw bad("shape entries must be non-negative integers");
       uint64_t numel = 1;
@@ -373,7 +375,7 @@ class SafetensorsFile {
                   std::to_string(expected) + " bytes, data_offsets span " + std::to_string(end - begin));
       t.data = data_begin + begin;
       t.nbytes = std::size_t(expected);
-      check(index_.emplace(name, tensors_.size()).second, [&] { return file + ": tensor '" + name + "' is listed twice"; });
+      check(index_.emplace(name, tensors_.size()).second, [&] { return file + ": tensor '" + printable(name) + "' is listed twice"; });
       tensors_.push_back(std::move(t));
     }
 
@@ -387,7 +389,7 @@ class SafetensorsFile {
     for (const TensorEntry* t : by_offset) {
       const uint64_t begin = uint64_t(t->data - data_begin);
       check(begin == cursor, [&] {
-        return file + ": tensor '" + t->name + "' starts at byte " + std::to_string(begin) + " but the previous " +
+        return file + ": tensor '" + printable(t->name) + "' starts at byte " + std::to_string(begin) + " but the previous " +
                "tensor ends at " + std::to_string(cursor) + (begin < cursor ? " (overlapping tensors)" : " (gap)");
       });
       cursor = begin + t->nbytes;
