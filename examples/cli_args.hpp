@@ -8,6 +8,9 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <new>
 #include <cstdlib>
 #include <sstream>
 #include <string>
@@ -68,6 +71,20 @@ inline std::vector<std::string> read_prompt_file(const std::string& path, bool w
       if (!line.empty()) prompts.push_back(line);
   }
   return prompts;
+}
+
+// Runs a tool's work: whatever it throws becomes one "TOOL: error: ..." line on stderr and the
+// exit code `failure` (bad_alloc named as running out of memory, not as a bare runtime text).
+template <class Fn>
+int run_reporting_errors(const char* tool, int failure, Fn&& work) {
+  try {
+    return work();
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "%s: error: out of memory: the model and inputs need more memory than this process may use\n", tool);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: error: %s\n", tool, e.what());
+  }
+  return failure;
 }
 
 // Refuses prompt `index` (1-based) before tokenizing when its bytes cannot fit `limit` tokens.

@@ -115,7 +115,7 @@ int embed_main(int argc, char** argv) {
   if (per_token && ends_with(out, ".npy") && prompts.size() != 1)
     embed_usage_error("--pooling none writes one [tokens, H] array per prompt: use .safetensors or - for several prompts");
 
-  try {
+  return t5gemma2_cli::run_reporting_errors("t5gemma2 embed", 1, [&] {
     if (threads > 0) set_num_threads(threads);
     keep_freed_memory();
     select_target(target);
@@ -190,11 +190,5 @@ int embed_main(int argc, char** argv) {
       w.write(out);
     }
     return 0;
-  } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "t5gemma2 embed: error: out of memory: the model and inputs need more memory than this process may use\n");
-    return 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "t5gemma2 embed: error: %s\n", e.what());
-    return 1;
-  }
+  });
 }

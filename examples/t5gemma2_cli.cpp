@@ -410,14 +410,8 @@ int main(int argc, char** argv) {
   } catch (const Error& e) {
     bad_usage(std::string("--target: ") + e.what());
   }
-  try {
+  return t5gemma2_cli::run_reporting_errors("t5gemma2", 1, [&] {
     if (args.precision == "hf-bf16") return run<bf16_t, HfBf16>(args);
     return args.precision == "bf16-weights" ? run<bf16_t, F32>(args) : run<float, F32>(args);
-  } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "t5gemma2: error: out of memory: the model and inputs need more memory than this process may use\n");
-    return 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "t5gemma2: error: %s\n", e.what());
-    return 1;
-  }
+  });
 }

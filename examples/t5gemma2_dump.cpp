@@ -218,7 +218,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (!d.prompt.empty() && !d.inputs.empty()) dump_usage_error("give --inputs or --prompt, not both");
-  try {
+  return cli::run_reporting_errors("t5gemma2-dump", 2, [&] {
     if (d.threads > 0) t5gemma2::set_num_threads(d.threads);
     t5gemma2::keep_freed_memory();
     t5gemma2::select_target(d.target);
@@ -226,11 +226,5 @@ int main(int argc, char** argv) {
     if (d.precision == "hf-bf16") return run<bf16_t, t5gemma2::HfBf16>(d);
     if (d.precision == "bf16-weights") return run<bf16_t, t5gemma2::F32>(d);
     return run<float, t5gemma2::F32>(d);
-  } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "t5gemma2-dump: error: out of memory: the model and inputs need more memory than this process may use\n");
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "t5gemma2-dump: error: %s\n", e.what());
-    return 2;
-  }
+  });
 }

@@ -8,8 +8,8 @@ on the 270m-270m preset with synthetic weights; then prints each side's medians 
     tools/bench_vs_hf.py --oracle ORACLE_DIR [--build build] [--rounds 2] [--parts enc,dec,vision]
                          [--dtype float32|bfloat16]
 
-Needs the oracle set up (see the oracle's setup_oracle.sh: /tmp/transformers, /tmp/hfhub,
-Debian's python3-torch). HF is run with OpenBLAS 0.3.21 (openblas-pthread, 2 threads) as the
+Needs the oracle set up (the oracle's setup_oracle.sh exports transformers v5.0.0 and
+huggingface_hub v1.3.0 and installs Debian's python3-torch). HF is run with OpenBLAS 0.3.21 (openblas-pthread, 2 threads) as the
 goldens were made. Machines are shared: compare ratios from one run, not absolute figures.
 """
 import argparse

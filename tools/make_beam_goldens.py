@@ -13,7 +13,7 @@ the greedy run produces early), which exercises EOS handling with several EOS id
 (beams_to_keep = (1 + n_eos) * num_beams) as well.
 
     LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-pthread /usr/bin/python3 \
-        tools/make_beam_goldens.py --oracle ../shared/oracle --shared ../shared --out tests/data/beam
+        tools/make_beam_goldens.py --oracle ORACLE_DIR --shared SHARED_DIR --out tests/data/beam
 """
 import json
 import os

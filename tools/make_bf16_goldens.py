@@ -8,13 +8,13 @@ tests/data/bf16/<case>/golden.safetensors (bf16 tensors stored as BF16, ids as I
   tiny_a, tiny_b   text batch of 2 with padding + image+text (inputs of tests/data/tiny_*/golden):
                    encoder.last_hidden_state, logits, vision.projected (mm), greedy sequences (20 new tokens)
   demo             the 10 demo-model samples (5 image, 5 text): encoder output, logits, greedy sequences
-  s270m_text       ../shared/golden/s270m_text_bf16 re-stored as BF16 (made by the oracle's make_golden_full.py)
+  s270m_text       SHARED_DIR/golden/s270m_text_bf16 re-stored as BF16 (made by the oracle's make_golden_full.py)
   s270m_2k         270m-270m synthetic weights (seed 0), 2,000 encoder tokens from the token stream
                    's270m_2k/encoder' (BOS first), decoder 2 + 3 tokens of 's270m_2k/decoder':
                    encoder.last_hidden_state, logits, 8 greedy tokens
 
     LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-pthread OPENBLAS_NUM_THREADS=2 \
-    /usr/bin/python3 tools/make_bf16_goldens.py --oracle ../shared/oracle --shared ../shared \
+    /usr/bin/python3 tools/make_bf16_goldens.py --oracle ORACLE_DIR --shared SHARED_DIR \
         --out tests/data/bf16 [--cases tiny_a,tiny_b,demo,s270m_text,s270m_2k]
 """
 import argparse

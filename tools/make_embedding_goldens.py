@@ -9,7 +9,7 @@ and the same L2-normalised (torch.nn.functional.normalize). Writes
 tests/data/embeddings/<case>/golden.safetensors (+ manifest.json).
 
     LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-pthread /usr/bin/python3 \
-        tools/make_embedding_goldens.py --oracle ../shared/oracle --shared ../shared --out tests/data/embeddings
+        tools/make_embedding_goldens.py --oracle ORACLE_DIR --shared SHARED_DIR --out tests/data/embeddings
 """
 import json
 import os

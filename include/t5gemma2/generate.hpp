@@ -103,12 +103,14 @@ inline std::vector<Generation> generate_from_encoded(const Model& model, const s
         logits.assign(all.row(all.rows - 1), all.row(all.rows - 1) + all.cols);
       }
       int token = c.pad_token_id;
-      if (!g.finished && options.processing.active()) {
-        std::vector<float> scores = logits;  // the raw logits stay for keep_step_logits
-        process_scores(options.processing, g.sequence, /*prompt_length=*/1, eos, scores);
-        token = sample_token(scores, options.sampling, rng);
-      } else if (!g.finished) {
-        token = sample_token(logits, options.sampling, rng);
+      if (!g.finished) {
+        if (options.processing.active()) {
+          std::vector<float> scores = logits;  // the raw logits stay for keep_step_logits
+          process_scores(options.processing, g.sequence, /*prompt_length=*/1, eos, scores);
+          token = sample_token(scores, options.sampling, rng);
+        } else {
+          token = sample_token(logits, options.sampling, rng);
+        }
       }
       if (options.keep_step_logits) g.step_logits.push_back(std::move(logits));
       g.sequence.push_back(token);

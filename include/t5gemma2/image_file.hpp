@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,9 @@ struct ImageHeader {
   int64_t width = 0, height = 0;
 };
 
+// Encoded image bytes (a view: a file's contents are not copied to be looked at).
+using Bytes = std::span<const uint8_t>;
+
 namespace image_detail {
 
 inline uint32_t be16(const uint8_t* p) { return uint32_t(p[0]) << 8 | p[1]; }
@@ -61,7 +65,7 @@ inline uint32_t le32(const uint8_t* p) { return uint32_t(p[3]) << 24 | uint32_t(
 
 [[noreturn]] inline void bad(const std::string& what, const std::string& why) { throw Error(what + ": " + why); }
 
-inline ImageHeader png(const std::vector<uint8_t>& b, const std::string& what) {
+inline ImageHeader png(Bytes b, const std::string& what) {
   // signature (8) | IHDR chunk: length (4) "IHDR" width (4) height (4) ...
   if (b.size() < 8 + 8 + 13 + 4 || std::string(b.begin() + 12, b.begin() + 16) != "IHDR") bad(what, "PNG without an IHDR header");
   // The last chunk must be IEND: length 0, "IEND", CRC.
@@ -69,7 +73,7 @@ inline ImageHeader png(const std::vector<uint8_t>& b, const std::string& what) {
   return {ImageFormat::kPng, be32(&b[16]), be32(&b[20])};
 }
 
-inline ImageHeader jpeg(const std::vector<uint8_t>& b, const std::string& what) {
+inline ImageHeader jpeg(Bytes b, const std::string& what) {
   std::size_t i = 2;
   while (i + 4 <= b.size()) {
     if (b[i] != 0xFF) bad(what, "corrupt JPEG (bad marker)");
@@ -93,7 +97,7 @@ inline ImageHeader jpeg(const std::vector<uint8_t>& b, const std::string& what) 
   bad(what, "truncated JPEG (no frame header)");
 }
 
-inline ImageHeader bmp(const std::vector<uint8_t>& b, const std::string& what) {
+inline ImageHeader bmp(Bytes b, const std::string& what) {
   if (b.size() < 26) bad(what, "truncated BMP header");
   const uint32_t data_offset = le32(&b[10]), dib = le32(&b[14]);
   if (dib == 12) return {ImageFormat::kBmp, le16(&b[18]), le16(&b[20])};  // OS/2 header, no size check
@@ -110,14 +114,14 @@ inline ImageHeader bmp(const std::vector<uint8_t>& b, const std::string& what) {
   return {ImageFormat::kBmp, w, rows};
 }
 
-inline ImageHeader gif(const std::vector<uint8_t>& b, const std::string& what) {
+inline ImageHeader gif(Bytes b, const std::string& what) {
   if (b.size() < 14) bad(what, "truncated GIF header");
   if (b.back() != 0x3B) bad(what, "truncated GIF (no trailer byte at the end)");
   return {ImageFormat::kGif, le16(&b[6]), le16(&b[8])};
 }
 
 // Binary PNM: "P5"|"P6", whitespace, width, height, maxval (with # comments), one whitespace byte.
-inline ImageHeader pnm(const std::vector<uint8_t>& b, const std::string& what) {
+inline ImageHeader pnm(Bytes b, const std::string& what) {
   if (b[1] != '5' && b[1] != '6') bad(what, std::string("PNM type P") + char(b[1]) + " is not supported (only binary P5 / P6)");
   std::size_t i = 2;
   int64_t v[3] = {0, 0, 0};
@@ -153,7 +157,7 @@ inline ImageHeader pnm(const std::vector<uint8_t>& b, const std::string& what) {
 
 // Identifies the format by its signature and reads the size from its header; checks the pixel
 // budget and the completeness rules above. `what` names the image in errors (a path, say).
-inline ImageHeader probe_image(const std::vector<uint8_t>& b, const std::string& what) {
+inline ImageHeader probe_image(Bytes b, const std::string& what) {
   using namespace image_detail;
   if (b.empty()) bad(what, "empty image file");
   const auto starts = [&](const char* sig, std::size_t n) {
@@ -175,7 +179,7 @@ inline ImageHeader probe_image(const std::vector<uint8_t>& b, const std::string&
 }
 
 // Decodes an encoded image held in memory. `what` names it in errors (a path, say).
-inline ImageRGB8 decode_image(const std::vector<uint8_t>& bytes, const std::string& what) {
+inline ImageRGB8 decode_image(Bytes bytes, const std::string& what) {
   const ImageHeader h = probe_image(bytes, what);
   check(bytes.size() < (std::size_t(1) << 31), [&] { return what + ": image file too large"; });
   int w = 0, ht = 0, comp = 0;
@@ -196,7 +200,7 @@ inline ImageRGB8 decode_image(const std::vector<uint8_t>& bytes, const std::stri
 
 inline ImageRGB8 load_image(const std::string& path) {
   const std::string bytes = read_regular_file(path, kMaxImageFileBytes, "image");
-  return decode_image(std::vector<uint8_t>(bytes.begin(), bytes.end()), path);
+  return decode_image(Bytes(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()), path);
 }
 
 T5GEMMA2_NAMESPACE_END

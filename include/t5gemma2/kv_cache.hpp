@@ -10,6 +10,7 @@
 #pragma once
 
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "t5gemma2/decoder.hpp"
@@ -105,13 +106,15 @@ class BatchDecoderSession {
   // the same encoder output.
   void reorder(const std::vector<std::size_t>& source) {
     check(source.size() == sequences_.size(), "BatchDecoderSession::reorder: one source per sequence");
-    std::vector<std::vector<SelfKeyValueCache>> self(sequences_.size());
+    // Copies first (from the states as they are now), then moves them in; a sequence that
+    // continues itself keeps its caches untouched.
+    std::vector<std::pair<std::size_t, std::vector<SelfKeyValueCache>>> copies;
     for (std::size_t b = 0; b < source.size(); ++b) {
       check(source[b] < sequences_.size() && sequences_[source[b]].cross == sequences_[b].cross,
             "BatchDecoderSession::reorder: a sequence may only continue one of the same input");
-      self[b] = sequences_[source[b]].self;
+      if (source[b] != b) copies.emplace_back(b, sequences_[source[b]].self);
     }
-    for (std::size_t b = 0; b < source.size(); ++b) sequences_[b].self = std::move(self[b]);
+    for (auto& [b, self] : copies) sequences_[b].self = std::move(self);
   }
 
   // Bytes of cross keys and values every step reads (all layers, all inputs; shared ones once).

@@ -62,7 +62,7 @@ inline void config(const uint8_t* data, size_t size) {
 // image header probing, stb decoding and the PIL-exact preprocessing.
 inline void image(const uint8_t* data, size_t size) {
   try {
-    const t5gemma2::ImageRGB8 img = t5gemma2::decode_image(std::vector<uint8_t>(data, data + size), "fuzz.img");
+    const t5gemma2::ImageRGB8 img = t5gemma2::decode_image(t5gemma2::Bytes(data, size), "fuzz.img");
     if (int64_t(img.width) * img.height <= (1 << 20)) (void)t5gemma2::preprocess_image(img, 32);
   } catch (const t5gemma2::Error&) {
   }
