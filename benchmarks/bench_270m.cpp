@@ -124,7 +124,7 @@ double peak_rss_gib() { return status_gib("VmHWM:"); }
 // Restarts the peak-RSS count from the current RSS (Linux: clear_refs 5).
 void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
 
-// FLOPs of an encoder forward over S tokens (encoder.hpp: encoder_layer_flops).
+// FLOPs of an encoder forward over S tokens (progress.hpp: encoder_layer_flops).
 LayerFlops encoder_flops(const ModelConfig& c, int s) {
   LayerFlops f;
   for (LayerType type : c.encoder.layer_types) {

@@ -1,4 +1,4 @@
-// `t5gemma2 embed`: the encoder as an embedding model (embeddings.hpp).
+// `t5gemma2 embed`: the encoder as an embedding model (sentence_embeddings.hpp).
 //
 //   t5gemma2 embed [--model DIR] [--pooling mean|first|last|none] [--normalize] [--image PATH]...
 //                  (--prompt TEXT... | --prompt-file F) --out FILE.npy|FILE.safetensors|-
@@ -18,7 +18,7 @@
 #include <xtensor/xnpy.hpp>
 
 #include "cli_args.hpp"
-#include "t5gemma2/embeddings.hpp"
+#include "t5gemma2/sentence_embeddings.hpp"
 #include "t5gemma2/image.hpp"
 #include "t5gemma2/memory.hpp"
 #include "t5gemma2/model.hpp"

@@ -1,12 +1,14 @@
-// The encoder as an embedding model (embeddings.hpp) against HF's `model.get_encoder()`
+// The encoder as an embedding model (sentence_embeddings.hpp) against HF's `model.get_encoder()`
 // (tests/data/embeddings, made by tools/make_embedding_goldens.py with the HF v5.0.0 oracle):
 // encoder states on unpadded rows and the mean/first/last pooled vectors, raw and L2-normalised,
 // within 1e-5 · max(1, max|ref|); an encoder-only load never reads the decoder's tensors.
+#include <algorithm>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "t5gemma2/dump.hpp"
-#include "t5gemma2/embeddings.hpp"
+#include "t5gemma2/sentence_embeddings.hpp"
 #include "t5gemma2/ops/dispatch.hpp"
 #include "t5gemma2/synthetic_weights.hpp"
 #include "test_util.hpp"
@@ -118,6 +120,7 @@ TEST_CASE("embeddings: pooling names and edge cases") {
 // xtensor expressions, and the dump tool's .npy files read back with xt::load_npy.
 #include <xtensor/xmath.hpp>
 #include <xtensor/xnpy.hpp>
+#include <xtensor/xtensor.hpp>
 #include <xtensor/xview.hpp>
 
 #include "t5gemma2/xtensor.hpp"
@@ -168,4 +171,31 @@ TEST_CASE("embeddings: encode_many stacks short texts into one pass and gives ea
   check_model(Model<RuntimeDims, float, ScalarTarget>(test_data("tiny_a")));   // window 8: texts longer and shorter
   check_model(Model<RuntimeDims, float, HwyDynamicTarget>(demo_model()));
   check_model(Model<RuntimeDims, bf16_t, HwyDynamicTarget, HfBf16>(test_data("tiny_b")));  // one by one
+}
+
+// xsimd as xtensor's SIMD backend (the build links xtensor::use_xsimd): elementwise expressions
+// over our views evaluate on xsimd batches and give exactly the scalar loop's bits (each element
+// is one IEEE operation); a reduction does not follow the canonical order of ops/reduce.hpp,
+// which is why no kernel uses xtensor — it agrees only within rounding.
+TEST_CASE("xsimd backs xtensor's expressions: elementwise bits equal, reductions only close") {
+#ifndef XTENSOR_USE_XSIMD
+  FAIL("built without XTENSOR_USE_XSIMD: link xtensor::use_xsimd");
+#else
+  CHECK(xsimd::batch<float>::size >= 4);  // a real SIMD batch, not the scalar fallback
+#endif
+  Tensor a(37, 53), b(37, 53);
+  for (std::size_t i = 0; i < a.data.size(); ++i) {
+    a.data[i] = std::sin(0.37f * float(i)) * 3.0f;
+    b.data[i] = std::cos(0.11f * float(i)) + 0.5f;
+  }
+  const auto xa = as_xtensor(a), xb = as_xtensor(b);
+  const xt::xtensor<float, 2> y = xa * xb - xa / xb;
+  bool same = true;
+  for (std::size_t i = 0; i < a.data.size(); ++i) {
+    const float want = a.data[i] * b.data[i] - a.data[i] / b.data[i];
+    same = same && std::memcmp(&want, y.data() + i, sizeof(float)) == 0;
+  }
+  CHECK(same);
+  const float xt_sum = xt::sum(xa)(), canonical = t5gemma2::sum(a.data.data(), a.data.size());
+  CHECK(std::fabs(xt_sum - canonical) <= 1e-4f * std::max(1.0f, std::fabs(canonical)));
 }

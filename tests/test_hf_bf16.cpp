@@ -33,7 +33,7 @@ static std::vector<Comparison> check_case(const M& model, const std::string& gol
   for (const std::string& p : prefixes) run_case(model, golden, p, out);
   for (const auto& [in, gen] : generations) run_generation(model, golden, in, gen, max_new_tokens, out);
   const std::vector<Comparison> cs = compare_with_golden(out, golden, kBf16RelTol);
-  std::printf("%s (%s):\n", golden_path.c_str(), M::Target::name());
+  std::printf("%s (%s):\n", golden_path.c_str(), M::Kernels::name());
   print_comparisons(cs);
   int sequences = 0;
   for (const Comparison& c : cs) {

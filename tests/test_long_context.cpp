@@ -66,7 +66,7 @@ static void check_chunks_change_no_bit(const Model& model) {
   }
 }
 
-TEST_CASE("the row-chunked encoder gives the plain encoder's bits (chunks of 1, 7, 64, 499 rows; padding)") {
+TEST_CASE("the row-chunked encoder gives the plain encoder's bits (chunks of 1, 7, 64, 499 rows with padding)") {
   SECTION("scalar reference, tiny_a") { check_chunks_change_no_bit(ReferenceModel(test_data("tiny_a"))); }
   SECTION("dynamic SIMD target, tiny_b") {
     check_chunks_change_no_bit(Model<RuntimeDims, float, HwyDynamicTarget>(test_data("tiny_b")));

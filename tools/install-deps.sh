@@ -2,7 +2,7 @@
 # Installs the Debian/Ubuntu packages t5gemma2 builds with, when any is missing.
 # All dependencies come from the distribution; nothing is downloaded at build time.
 set -euo pipefail
-packages=(g++ cmake make pkg-config
+packages=(g++ cmake make pkg-config python3
           libhwy-dev libxtensor-dev libxsimd-dev libsentencepiece-dev libstb-dev
           catch2 libbenchmark-dev nlohmann-json3-dev
           clang libclang-rt-dev)  # clang + its runtime: the libFuzzer targets (tools/fuzz.sh)

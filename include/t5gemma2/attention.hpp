@@ -6,7 +6,7 @@
 //   s_c = soft_cap(s_c, cap)                   only when AttentionShape::softcap is set
 //   p_c = exp(s_c − max) / Σ exp(s − max)      over the keys c row t may see, in key order
 //   o_t,h = Σ_c p_c · v_c                      sequential in c
-// (Ops<Target>::attention_scores, attention_softmax, attention_pv). attn_logit_softcapping: transformers v5.0.0 reads it into the
+// (Ops<Kernels>::attention_scores, attention_softmax, attention_pv). attn_logit_softcapping: transformers v5.0.0 reads it into the
 // config but T5Gemma 2's attention (inherited from Gemma 3) never applies it; the tiny_b goldens
 // (cap 50) are matched only without it. attention_shape() therefore leaves `softcap` unset; the
 // field stays for callers who want Gemma-2-style capping on purpose.
@@ -26,6 +26,7 @@
 #include "t5gemma2/masks.hpp"
 #include "t5gemma2/ops/parallel.hpp"
 #include "t5gemma2/ops/scalar.hpp"
+#include "t5gemma2/precision.hpp"
 #include "t5gemma2/tensor.hpp"
 
 T5GEMMA2_NAMESPACE_BEGIN
@@ -66,29 +67,13 @@ struct KeyValueBlock {
   int rows() const { return (end < 0 ? stored_rows() : end) - begin; }
 };
 
-// One query's attention weights from its n dots (Ops::attention_softmax). A kernel set that
-// sums the softmax in PyTorch's positional order (hf-bf16: attention_softmax_at) also gets the
-// position of each visible key in the whole key list of `n_keys` keys.
-template <class Target>
-inline void softmax_of_row(float* dots, int n, const AttentionShape& a, const std::vector<KeyInterval>& visible, int n_keys,
-                           std::vector<int>& positions) {
-  const float* softcap = a.softcap ? &*a.softcap : nullptr;
-  if constexpr (requires { Ops<Target>::attention_softmax_at(dots, n, a.scale, softcap, positions.data(), n_keys); }) {
-    positions.clear();
-    for (const KeyInterval& iv : visible)
-      for (int k = iv.begin; k < iv.end; ++k) positions.push_back(k);
-    Ops<Target>::attention_softmax_at(dots, n, a.scale, softcap, positions.data(), n_keys);
-  } else {
-    Ops<Target>::attention_softmax(dots, n, a.scale, softcap);
-  }
-}
-
 // q [T, n_h·d], blocks with Σ K_i keys; visible(t, intervals) fills the key intervals query
 // row t sees (ascending, disjoint) -> out [T, n_h·d]
 //
 // Only the visible keys take part, in key order, and the softmax runs over exactly them: so the
 // result depends on WHICH keys are visible and in what order, not on where they sit. A KV-cached
-// decoder step therefore gives the same bits as a full recomputation.
+// decoder step therefore gives the same bits as a full recomputation (F32 policy; under HfBf16
+// PyTorch's sums depend on key positions: precision.hpp, softmax_of_visible_keys).
 //
 // Work is done per block of kQueryRows query rows: the block's rows × the query heads of one kv
 // head score the union of the keys the rows see in one Ops::attention_scores call (a SIMD
@@ -96,7 +81,7 @@ inline void softmax_of_row(float* dots, int n, const AttentionShape& a, const st
 // in order, into Ops::attention_softmax; Ops::attention_pv then applies the weights of all the
 // queries that see the same keys in one pass over the values. Every value is computed exactly
 // as one query alone would compute it.
-template <class Target, class Visible>
+template <class Kernels, class Visible>
   requires std::invocable<const Visible&, int, std::vector<KeyInterval>&>
 inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& blocks, Visible&& visible, const AttentionShape& a) {
   constexpr int kQueryRows = 8;
@@ -105,7 +90,7 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
   std::vector<int> first{0};
   for (const auto& b : blocks) first.push_back(first.back() + b.rows());
   const int n_keys = first.back();
-  const AttentionCall call{n_keys, q.rows, a.heads};
+  const AttentionCall call{.keys = n_keys, .query_rows = q.rows, .heads = a.heads};
 
   // Key intervals -> runs of rows inside the blocks, for kv head `kv`.
   auto to_spans = [&](const std::vector<KeyInterval>& intervals, int kv, std::vector<KeySpan>& spans) {
@@ -117,11 +102,11 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
         const KeyValueBlock& blk = blocks[b];
         const int row = blk.begin + (lo - first[b]);
         if (blk.k)
-          spans.push_back({blk.k->row(row) + kv * d, blk.v->row(row) + kv * d, std::size_t(blk.k->cols), hi - lo, nullptr,
-                           nullptr, lo, &call});
+          spans.push_back({.k = blk.k->row(row) + kv * d, .v = blk.v->row(row) + kv * d, .stride = std::size_t(blk.k->cols),
+                           .count = hi - lo, .first = lo, .call = &call});
         else
-          spans.push_back({nullptr, nullptr, std::size_t(blk.k_bf16->cols), hi - lo, blk.k_bf16->row(row) + kv * d,
-                           blk.v_bf16->row(row) + kv * d, lo, &call});
+          spans.push_back({.stride = std::size_t(blk.k_bf16->cols), .count = hi - lo, .k_bf16 = blk.k_bf16->row(row) + kv * d,
+                           .v_bf16 = blk.v_bf16->row(row) + kv * d, .first = lo, .call = &call});
       }
   };
 
@@ -167,7 +152,7 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
         for (int r = 0; r < rows; ++r)
           for (int g = 0; g < group; ++g) queries.push_back(q.row(t0 + r) + (kv * group + g) * d);
         scores.resize(queries.size() * std::size_t(n_union));
-        Ops<Target>::attention_scores(queries.data(), int(queries.size()), union_spans.data(), int(union_spans.size()), d,
+        Ops<Kernels>::attention_scores(queries.data(), int(queries.size()), union_spans.data(), int(union_spans.size()), d,
                                       scores.data());
         // Each query's dots of its own keys, in key order, become its weights.
         weights.clear();
@@ -180,8 +165,8 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
               const int c = column(iv.begin);
               weights.insert(weights.end(), row_scores + c, row_scores + c + (iv.end - iv.begin));
             }
-            softmax_of_row<Target>(weights.data() + at.back(), int(weights.size() - at.back()), a, row_intervals[std::size_t(r)],
-                                   n_keys, positions);
+            softmax_of_visible_keys<Kernels>(weights.data() + at.back(), int(weights.size() - at.back()), a.scale,
+                                             a.softcap ? &*a.softcap : nullptr, row_intervals[std::size_t(r)], n_keys, positions);
           }
         // P·V, batched over the queries that see the same keys (consecutive rows with equal
         // intervals, and always the heads of one row).
@@ -196,7 +181,7 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
               weight_rows.push_back(weights.data() + at[std::size_t(r * group + g)]);
               out_rows.push_back(out.row(t0 + r) + (kv * group + g) * d);
             }
-          Ops<Target>::attention_pv(weight_rows.data(), out_rows.data(), int(out_rows.size()), spans.data(), int(spans.size()), d);
+          Ops<Kernels>::attention_pv(weight_rows.data(), out_rows.data(), int(out_rows.size()), spans.data(), int(spans.size()), d);
           r0 = r1;
         }
       }
@@ -206,12 +191,12 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
 }
 
 // The same with a dense mask [T, Σ K_i] (tests and callers that have one).
-template <class Target>
+template <class Kernels>
 inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& blocks, const Mask& mask, const AttentionShape& a) {
   int n_keys = 0;
   for (const auto& b : blocks) n_keys += b.rows();
   check(mask.rows == q.rows && mask.cols == n_keys, "attention: mask shape does not match queries and keys");
-  return attention<Target>(q, blocks, [&](int t, std::vector<KeyInterval>& out) { mask_row_intervals(mask, t, out); }, a);
+  return attention<Kernels>(q, blocks, [&](int t, std::vector<KeyInterval>& out) { mask_row_intervals(mask, t, out); }, a);
 }
 
 T5GEMMA2_NAMESPACE_END

@@ -60,15 +60,15 @@ inline std::vector<int> positions(int n) {
 // Encoder layer `layer`, given its input [S, H] and the padding row: per head [S, S].
 template <class Model>
 inline std::vector<Tensor> encoder_attention_maps(const Model& m, const Tensor& input, const std::vector<uint8_t>& valid, int layer) {
-  using Target = typename Model::TargetType;
+  using Kernels = typename Model::Kernels;
   const TextConfig& c = m.config().encoder;
   check(layer >= 0 && layer < c.num_layers, "encoder_attention_maps: no such layer");
   const auto& w = m.text_weights().encoder.layers[std::size_t(layer)];
   const float eps = float(c.rms_norm_eps);
-  const Tensor x_hat = rms_norm_rows<Target>(input, w.pre_self_attn_layernorm, eps);  // [S, H]
+  const Tensor x_hat = rms_norm<Kernels>(input, w.pre_self_attn_layernorm, eps);  // [S, H]
   const RopeAngles angles = rope_angles(m.encoder_rope().inv_freq(w.type), attention_maps_detail::positions(input.rows));
-  const Tensor q = project_queries<Target>(x_hat, w.self_attn, eps, angles, c.head_dim);          // [S, n_h·d]
-  const KeyValues kv = project_keys_values<Target>(x_hat, w.self_attn, eps, &angles, c.head_dim);  // [S, n_kv·d]
+  const Tensor q = project_queries<Kernels>(x_hat, w.self_attn, eps, angles, c.head_dim);          // [S, n_h·d]
+  const KeyValues kv = project_keys_values<Kernels>(x_hat, w.self_attn, eps, &angles, c.head_dim);  // [S, n_kv·d]
   return attention_maps_detail::probabilities(q, kv.k, encoder_mask(w.type, valid, c.sliding_window), c);
 }
 
@@ -77,17 +77,17 @@ inline std::vector<Tensor> encoder_attention_maps(const Model& m, const Tensor& 
 template <class Model>
 inline std::vector<Tensor> decoder_attention_maps(const Model& m, const Tensor& input, const Tensor& encoder_output,
                                                   const std::vector<uint8_t>& encoder_valid, int layer) {
-  using Target = typename Model::TargetType;
+  using Kernels = typename Model::Kernels;
   const TextConfig& c = m.config().decoder;
   check(layer >= 0 && layer < c.num_layers, "decoder_attention_maps: no such layer");
   const auto& w = m.text_weights().decoder.layers[std::size_t(layer)];
   const float eps = float(c.rms_norm_eps);
   const std::vector<int> pos = attention_maps_detail::positions(input.rows);
-  const Tensor x_hat = rms_norm_rows<Target>(input, w.pre_self_attn_layernorm, eps);  // [T, H]
+  const Tensor x_hat = rms_norm<Kernels>(input, w.pre_self_attn_layernorm, eps);  // [T, H]
   const RopeAngles angles = rope_angles(m.decoder_rope().inv_freq(w.type), pos);
-  const Tensor q = project_queries<Target>(x_hat, w.self_attn, eps, angles, c.head_dim);             // [T, n_h·d]
-  const KeyValues self = project_keys_values<Target>(x_hat, w.self_attn, eps, &angles, c.head_dim);   // [T, n_kv·d]
-  const KeyValues cross = cross_keys_values<Target>(encoder_output, w.self_attn, eps, c.head_dim);    // [S, n_kv·d]
+  const Tensor q = project_queries<Kernels>(x_hat, w.self_attn, eps, angles, c.head_dim);             // [T, n_h·d]
+  const KeyValues self = project_keys_values<Kernels>(x_hat, w.self_attn, eps, &angles, c.head_dim);   // [T, n_kv·d]
+  const KeyValues cross = cross_keys_values<Kernels>(encoder_output, w.self_attn, eps, c.head_dim);    // [S, n_kv·d]
   Tensor keys(self.k.rows + cross.k.rows, self.k.cols);                                               // [T + S, n_kv·d]
   put_rows(keys, 0, self.k);
   put_rows(keys, self.k.rows, cross.k);

@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "t5gemma2/generation_options.hpp"
-#include "t5gemma2/kv_cache.hpp"
+#include "t5gemma2/decoder_session.hpp"
 #include "t5gemma2/logits_processors.hpp"
 
 T5GEMMA2_NAMESPACE_BEGIN

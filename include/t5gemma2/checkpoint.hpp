@@ -6,7 +6,8 @@
 //   * "encoder.text_model." becomes "encoder." (the newer transformers layout, docs/model.md §2)
 // The loader takes tensors by canonical name; each is checked for dtype and shape, and every
 // tensor of the file must be taken (or explicitly accepted as a tied duplicate): finish()
-// lists everything missing and everything unexpected, by name, in one error.
+// lists what is missing and what is unexpected in one error (the first 20 names of each kind,
+// and how many more).
 #pragma once
 
 #include <deque>

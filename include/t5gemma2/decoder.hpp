@@ -6,8 +6,10 @@
 //   k_c = k_norm(E · Wkᵀ),        v_c = E · Wvᵀ        cross keys/values, SAME Wk, Wv, k_norm,
 //                                                       NO RoPE; computed once per layer
 //   one softmax over [k_s ; k_c] with decoder_merged_mask, then o_proj.
-// The teacher-forced pass (decoder_forward) and a generation step (kv_cache.hpp) share
-// decoder_layer; they differ only in where the self keys come from.
+// The teacher-forced pass (decoder_layer, decoder_forward) sees the new rows' own keys as its
+// self keys; a generation step (decoder_session.hpp: BatchDecoderSession::step) appends them to
+// a KV cache and attends to the cache. Both call merged_attention. The plain one-sequence
+// version of a step: textbook.hpp: decoder_layer_step.
 #pragma once
 
 #include <string>
@@ -18,9 +20,9 @@
 T5GEMMA2_NAMESPACE_BEGIN
 
 // Cross keys/values of one decoder layer from the encoder output E [S, H].
-template <class Target, class W>
+template <class Kernels, class W>
 inline KeyValues cross_keys_values(const Tensor& encoder_output, const AttentionWeights<W>& w, float eps, int head_dim) {
-  return project_keys_values<Target>(encoder_output, w, eps, nullptr, head_dim);
+  return project_keys_values<Kernels>(encoder_output, w, eps, nullptr, head_dim);
 }
 
 // The self keys a layer attends to: blocks in chronological order and their positions.
@@ -31,51 +33,38 @@ struct SelfKeys {
 
 // q [T, n_h·d], self keys (T_self rows over the blocks), cross keys/values, the visible keys
 // of [self ; cross] per query row -> attention heads [T, n_h·d] (before o_proj)
-template <class Target>
+template <class Kernels>
 inline Tensor merged_attention(const Tensor& q, const SelfKeys& self, const KeyValues& cross, const DecoderVisibility& visible,
                                const AttentionShape& a) {
   std::vector<KeyValueBlock> blocks = self.blocks;
   blocks.push_back(cross.block());
-  return attention<Target>(q, blocks, visible, a);
+  return attention<Kernels>(q, blocks, visible, a);
 }
 
-// The merged attention of new decoder rows at `positions`: q [T, n_h·d] and their own self
-// keys/values kv [T, n_kv·d]. `store_self(kv)` receives the new rows' self keys/values and
-// returns every self key the queries may see — the teacher-forced pass hands back the new rows
-// themselves, generation appends them to its KV cache and hands back the cache.
-// -> heads [T, n_h·d]
-template <class Target, class W, class StoreSelf>
-inline Tensor merged_attention_of_new_rows(const Tensor& q, KeyValues kv, const TextLayerWeights<W>& layer, const TextConfig& c,
-                                           const std::vector<int>& positions, const KeyValues& cross,
-                                           const std::vector<uint8_t>& encoder_valid, StoreSelf&& store_self) {
-  const SelfKeys self = store_self(std::move(kv));
-  const DecoderVisibility visible(layer.type, positions, self.positions, encoder_valid, c.sliding_window);
-  return merged_attention<Target>(q, self, cross, visible, attention_shape(c));
-}
-
-// One decoder layer for the new tokens at `positions` (h [T, H]), one sequence.
-template <class Target, class W, class StoreSelf>
+// One decoder layer over the new tokens at `positions` (h [T, H], one sequence, teacher-forced:
+// the self keys are these rows' own keys), in place.
+template <class Kernels, class W>
 inline void decoder_layer(Tensor& h, const TextLayerWeights<W>& layer, const TextConfig& c, const RopeAngles& angles,
-                          const std::vector<int>& positions, const KeyValues& cross, const std::vector<uint8_t>& encoder_valid,
-                          StoreSelf&& store_self) {
+                          const std::vector<int>& positions, const KeyValues& cross, const std::vector<uint8_t>& encoder_valid) {
   const float eps = float(c.rms_norm_eps);
-  sandwich_layer<Target>(h, layer, eps, [&](const Tensor& x_hat) {
-    const Tensor q = project_queries<Target>(x_hat, layer.self_attn, eps, angles, c.head_dim);
-    KeyValues kv = project_keys_values<Target>(x_hat, layer.self_attn, eps, &angles, c.head_dim);
-    return output_projection<Target>(
-        merged_attention_of_new_rows<Target>(q, std::move(kv), layer, c, positions, cross, encoder_valid, store_self), layer.self_attn);
+  sandwich_layer<Kernels>(h, layer, eps, [&](const Tensor& x_hat) {
+    const Tensor q = project_queries<Kernels>(x_hat, layer.self_attn, eps, angles, c.head_dim);             // [T, n_h·d]
+    const KeyValues kv = project_keys_values<Kernels>(x_hat, layer.self_attn, eps, &angles, c.head_dim);   // [T, n_kv·d]
+    const SelfKeys self{{kv.block()}, positions};
+    const DecoderVisibility visible(layer.type, positions, self.positions, encoder_valid, c.sliding_window);
+    return output_projection<Kernels>(merged_attention<Kernels>(q, self, cross, visible, attention_shape(c)), layer.self_attn);
   });
 }
 
 // Cross keys/values of every decoder layer (computed once per encoder output), kept as f32 —
 // or as bf16 when `bf16` is set: half the bytes each step streams over a long input, but no
 // longer bit-exact with the reference (keys and values rounded to 8 significant bits).
-template <class Target, class W>
+template <class Kernels, class W>
 inline std::vector<KeyValues> all_cross_keys_values(const Tensor& encoder_output, const StackWeights<W>& w, const TextConfig& c,
                                                     bool bf16 = false) {
   std::vector<KeyValues> cross;
   for (const auto& layer : w.layers) {
-    KeyValues kv = cross_keys_values<Target>(encoder_output, layer.self_attn, float(c.rms_norm_eps), c.head_dim);
+    KeyValues kv = cross_keys_values<Kernels>(encoder_output, layer.self_attn, float(c.rms_norm_eps), c.head_dim);
     cross.push_back(bf16 ? to_bf16_storage(std::move(kv)) : std::move(kv));
   }
   return cross;
@@ -83,7 +72,7 @@ inline std::vector<KeyValues> all_cross_keys_values(const Tensor& encoder_output
 
 // Teacher-forced decoder: embeddings [T, H] of positions 0..T-1, encoder output E [S, H] and
 // its padding row -> final hidden state [T, H] (after the final norm).
-template <class Target, class W>
+template <class Kernels, class W>
 inline Tensor decoder_forward(Tensor h, const Tensor& encoder_output, const std::vector<uint8_t>& encoder_valid,
                               const StackWeights<W>& w, const TextConfig& c, const Rope& rope, const Observer& observe = {}) {
   const std::vector<int> positions = iota_positions(h.rows);
@@ -96,29 +85,24 @@ inline Tensor decoder_forward(Tensor h, const Tensor& encoder_output, const std:
   }
   observe("decoder.embeddings", h);
 
-  const std::vector<KeyValues> cross = all_cross_keys_values<Target>(encoder_output, w, c);
+  const std::vector<KeyValues> cross = all_cross_keys_values<Kernels>(encoder_output, w, c);  // per layer, once
   for (std::size_t i = 0; i < w.layers.size(); ++i) {
     const TextLayerWeights<W>& layer = w.layers[i];
-    KeyValues self;
-    decoder_layer<Target>(h, layer, c, layer.type == LayerType::kSliding ? local : global, positions, cross[i], encoder_valid,
-                          [&](KeyValues kv) {
-                            self = std::move(kv);
-                            return SelfKeys{{{&self.k, &self.v}}, positions};
-                          });
+    decoder_layer<Kernels>(h, layer, c, layer.type == LayerType::kSliding ? local : global, positions, cross[i], encoder_valid);
     observe("decoder.layer" + std::to_string(i), h);
   }
-  rms_norm_groups<Target>(h, w.norm, float(c.rms_norm_eps));
+  rms_norm_in_place<Kernels>(h, w.norm, float(c.rms_norm_eps));
   observe("decoder.last_hidden_state", h);
   return h;
 }
 
 // Tied LM head: logits = h · Eᵀ, then cap·tanh(logits/cap) if final_logit_softcapping is set.
 // h [T, H] -> [T, V]
-template <class Target, class W>
+template <class Kernels, class W>
 inline Tensor lm_head(const Tensor& h, const WeightMatrix<W>& embed_tokens, const TextConfig& c) {
   Tensor logits;
-  Ops<Target>::matmul(h, embed_tokens, logits);
-  if (c.final_logit_softcapping) Ops<Target>::soft_cap(logits.data.data(), logits.data.size(), float(*c.final_logit_softcapping));
+  Ops<Kernels>::matmul(h, embed_tokens, logits);
+  if (c.final_logit_softcapping) Ops<Kernels>::soft_cap(logits.data.data(), logits.data.size(), float(*c.final_logit_softcapping));
   return logits;
 }
 

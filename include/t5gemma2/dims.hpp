@@ -1,16 +1,17 @@
-// t5gemma2 — model size, the first template axis.
+// t5gemma2 — model size, the first template axis: a CHECKED CONTRACT, not a code generator.
 //
-// A Dims type provides the text-stack sizes as members named as in config.json. The presets
-// make them `static constexpr` and check that a checkpoint's config.json has exactly those
-// sizes before any weight is read; RuntimeDims holds the same members as plain ints filled
-// from config.json (the tiny test configs and the demo model use it). Code reads `dims.hidden`
-// either way. Today the scalar kernels take their sizes as arguments; the presets are where
-// size-specialised kernels (the SIMD step) can hang their compile-time constants.
+// A Dims type states which sizes a Model accepts. The presets hold them as `static constexpr`
+// members (vocab, hidden, ...: config.json's vocab_size, hidden_size, ...) and Model's constructor checks, before any weight is read,
+// that config.json has exactly those sizes, naming the first key that differs; RuntimeDims
+// accepts any config.json (the tiny test configs and the demo model use it) and only checks
+// that encoder and decoder agree. No layer or kernel reads a Dims: every size comes from
+// config.json at run time, so Model<Preset270m, ...> computes the same bits at the same speed
+// as Model<RuntimeDims, ...> on a 270m checkpoint. Why the sizes are not compile-time constants
+// in the kernels: docs/architecture.md, "The size axis".
 //
-//   Preset270m / Preset1b / Preset4b : docs/model.md §1 (sizes of tests/data/configs; the 1b and 4b ones were inferred, not read from released checkpoints)
-//   RuntimeDims                     : any config.json
-//
-// Encoder and decoder share every size but the layer count (validated by the config parser).
+//   Preset270m / Preset1b / Preset4b : docs/model.md §1 (the 1b and 4b sizes were inferred from
+//                                      Gemma 3, not read from released checkpoints)
+//   RuntimeDims                      : any config.json
 #pragma once
 
 #include <string>

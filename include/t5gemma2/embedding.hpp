@@ -3,7 +3,7 @@
 //   e = E[id] · round_W(√H)     the scale is first rounded to the weight type W, as HF casts
 //                               it to the weight dtype (f32: 25.298222 for H = 640; bf16: 25.25)
 //   e = eoi_embedding           for id == eoi_token_id: the learned vector, NOT scaled
-// Image soft tokens keep their scaled row here; the encoder overwrites them with image
+// Image soft tokens keep their scaled row here; Model::encoder_embeddings overwrites them with image
 // features (vision path).
 #pragma once
 

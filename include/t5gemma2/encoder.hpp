@@ -1,5 +1,6 @@
 // t5gemma2 — the encoder text stack (docs/model.md §4): bidirectional attention with
-// per-layer-type masks and RoPE tables, sandwich layers, final RMSNorm.
+// per-layer-type masks and RoPE tables, sandwich layers, final RMSNorm. The same layer without
+// chunking, in plain loops: textbook.hpp: encoder_layer (tested bit-identical to this file).
 //
 //   h = embeddings (image features already merged at the image-token rows)
 //   for each layer: h = encoder_layer(h)     (sandwich_layer around self-attention)
@@ -10,8 +11,10 @@
 //   1. keys/values of every row   k, v [S, n_kv·d]   (any query may see any key)
 //   2. per chunk: queries, attention over the visible keys, o_proj, residual, MLP
 // The largest buffers are then h [S, H] and k, v [S, n_kv·d]; the MLP's [rows, I] intermediates,
-// the queries and the RoPE tables exist for one chunk at a time. Every kernel computes each
-// output element on its own (ops/scalar.hpp), so the chunk size changes no bit of the result
+// the queries and the RoPE tables exist for one chunk at a time. The price: x̂ =
+// pre_self_attn_layernorm(h) is computed twice per row (once per pass) instead of being kept
+// as another [S, H] buffer — the same bits both times. Every kernel computes each output element
+// on its own (ops/scalar.hpp), so the chunk size changes no bit of the result
 // (tests/test_long_context.cpp checks chunk_rows = 1, 7, 64, 499 and S).
 #pragma once
 
@@ -38,32 +41,9 @@ inline RopeAngles rope_angles_of_rows(const std::vector<float>& inv_freq, const 
   return rope_angles(inv_freq, std::vector<int>(positions.begin() + begin, positions.begin() + end));
 }
 
-// FLOPs of one encoder layer over S unpadded rows: the linear layers (projections, MLP), and
-// attention — q·k and p·v over the keys each row sees (its window on sliding layers). Used for
-// progress reports and the benchmarks' FLOP rates; norms, RoPE and softmax are not counted.
-struct LayerFlops {
-  double linear = 0;
-  double attention = 0;
-};
-inline LayerFlops encoder_layer_flops(const TextConfig& c, LayerType type, int S) {
-  const double H = c.hidden_size, q = double(c.num_heads) * c.head_dim, kv = double(c.num_kv_heads) * c.head_dim;
-  LayerFlops f;
-  f.linear = 2.0 * S * (H * q + 2 * H * kv + q * H + 3 * H * c.intermediate_size);
-  double keys = 0;
-  const EncoderVisibility visible(std::vector<uint8_t>(std::size_t(S), 1), type == LayerType::kSliding ? c.sliding_window : 0);
-  std::vector<KeyInterval> row;
-  for (int t = 0; t < S; ++t) {
-    row.clear();
-    visible(t, row);
-    for (const KeyInterval& iv : row) keys += iv.end - iv.begin;
-  }
-  f.attention = 2.0 * 2.0 * keys * q;
-  return f;
-}
-
 // One encoder layer over h [S, H], in place. Row r sits at positions[r] and sees the keys
 // visible(r, ·) lists (one sequence: positions 0..S-1; a stack of sequences: each row its own).
-template <class Target, class W, class Visible>
+template <class Kernels, class W, class Visible>
 inline void encoder_layer(Tensor& h, const TextLayerWeights<W>& layer, const AttentionShape& a, float eps,
                           const std::vector<float>& inv_freq, const Visible& visible, const std::vector<int>& positions,
                           int chunk_rows, const std::function<void(int pass, int rows_done)>& on_chunk) {
@@ -75,9 +55,9 @@ inline void encoder_layer(Tensor& h, const TextLayerWeights<W>& layer, const Att
   kv.k = Tensor(S, kv_width);
   kv.v = Tensor(S, kv_width);
   for_row_chunks(S, chunk_rows, [&](int r0, int r1) {
-    const Tensor x_hat = rms_norm_rows<Target>(row_range(h, r0, r1), layer.pre_self_attn_layernorm, eps);  // [n, H]
+    const Tensor x_hat = rms_norm<Kernels>(row_range(h, r0, r1), layer.pre_self_attn_layernorm, eps);  // [n, H]
     const RopeAngles rope = rope_angles_of_rows(inv_freq, positions, r0, r1);
-    const KeyValues part = project_keys_values<Target>(x_hat, w, eps, &rope, a.head_dim);  // [n, n_kv·d]
+    const KeyValues part = project_keys_values<Kernels>(x_hat, w, eps, &rope, a.head_dim);  // [n, n_kv·d]
     put_rows(kv.k, r0, part.k);
     put_rows(kv.v, r0, part.v);
     if (on_chunk) on_chunk(1, r1);
@@ -86,11 +66,11 @@ inline void encoder_layer(Tensor& h, const TextLayerWeights<W>& layer, const Att
   // Pass 2: the rest of the layer, chunk by chunk (rows r0..r1-1 are queries r0..r1-1).
   for_row_chunks(S, chunk_rows, [&](int r0, int r1) {
     Tensor x = row_range(h, r0, r1);  // [n, H]
-    sandwich_layer<Target>(x, layer, eps, [&](const Tensor& x_hat) {
+    sandwich_layer<Kernels>(x, layer, eps, [&](const Tensor& x_hat) {
       const RopeAngles rope = rope_angles_of_rows(inv_freq, positions, r0, r1);
-      const Tensor q = project_queries<Target>(x_hat, w, eps, rope, a.head_dim);  // [n, n_h·d]
+      const Tensor q = project_queries<Kernels>(x_hat, w, eps, rope, a.head_dim);  // [n, n_h·d]
       const auto visible_to_row = [&](int t, std::vector<KeyInterval>& out) { visible(r0 + t, out); };
-      return output_projection<Target>(attention<Target>(q, {{&kv.k, &kv.v}}, visible_to_row, a), w);
+      return output_projection<Kernels>(attention<Kernels>(q, {{&kv.k, &kv.v}}, visible_to_row, a), w);
     });
     put_rows(h, r0, x);
     if (on_chunk) on_chunk(2, r1);
@@ -100,53 +80,30 @@ inline void encoder_layer(Tensor& h, const TextLayerWeights<W>& layer, const Att
 // The encoder stack over rows at `positions` that see the keys window_keys (sliding layers) or
 // all_keys (full layers) list: embeddings [S, H] -> E [S, H]. encoder_forward and
 // encoder_forward_stacked below say what the rows are.
-template <class Target, class W, class Visible>
-inline Tensor encoder_forward_rows(Tensor h, const Visible& window_keys, const Visible& all_keys, const std::vector<int>& positions,
-                                   const StackWeights<W>& w, const TextConfig& c, const Rope& rope, const Observer& observe,
-                                   int chunk_rows) {
+template <class Kernels, class W, class Visible>
+inline Tensor encoder_stack(Tensor h, const Visible& window_keys, const Visible& all_keys, const std::vector<int>& positions,
+                            const StackWeights<W>& w, const TextConfig& c, const Rope& rope, const Observer& observe,
+                            int chunk_rows) {
   check(chunk_rows > 0, "encoder_forward: chunk_rows must be positive");
   const AttentionShape a = attention_shape(c);
   const float eps = float(c.rms_norm_eps);
-  const int S = h.rows;
+  std::vector<LayerType> types;
+  for (const auto& layer : w.layers) types.push_back(layer.type);
+  EncoderProgress progress(observe.progress, c, types, h.rows);  // reports only to an observer that asks
   observe("encoder.embeddings", h);
-
-  // Work estimates, only for an observer that follows the progress.
-  Progress progress{0, int(w.layers.size()), 0, S, 0.0, 0.0};
-  LayerFlops sliding_flops, full_flops;
-  if (observe.progress) {
-    sliding_flops = encoder_layer_flops(c, LayerType::kSliding, S);
-    full_flops = encoder_layer_flops(c, LayerType::kFull, S);
-  }
-  auto layer_work = [&](LayerType t) {
-    const LayerFlops& f = t == LayerType::kSliding ? sliding_flops : full_flops;
-    return f.linear + f.attention;
-  };
-  // Pass 1 (keys and values) is this share of a layer's linear work: 2·n_kv·d of the outputs.
-  const double kv_linear = 2.0 * S * c.hidden_size * 2.0 * c.num_kv_heads * c.head_dim;
-  if (observe.progress)
-    for (const auto& layer : w.layers) progress.work_total += layer_work(layer.type);
   for (std::size_t i = 0; i < w.layers.size(); ++i) {
     const TextLayerWeights<W>& layer = w.layers[i];
-    const bool sliding = layer.type == LayerType::kSliding;
-    const double work = observe.progress ? layer_work(layer.type) : 0.0, work_before = progress.work_done;
-    progress.layer = int(i);
-    encoder_layer<Target>(h, layer, a, eps, rope.inv_freq(layer.type), sliding ? window_keys : all_keys, positions, chunk_rows,
-                          [&](int pass, int rows_done) {
-                            const double kv_work = std::min(kv_linear, work);
-                            progress.rows_done = pass == 1 ? 0 : rows_done;
-                            progress.work_done = work_before + (pass == 1 ? kv_work * rows_done / S
-                                                                           : kv_work + (work - kv_work) * rows_done / S);
-                            observe(progress);
-                          });
+    const auto& visible = layer.type == LayerType::kSliding ? window_keys : all_keys;
+    encoder_layer<Kernels>(h, layer, a, eps, rope.inv_freq(layer.type), visible, positions, chunk_rows, progress.layer(int(i)));
     observe("encoder.layer" + std::to_string(i), h);
   }
-  rms_norm_groups<Target>(h, w.norm, eps);
+  rms_norm_in_place<Kernels>(h, w.norm, eps);
   observe("encoder.last_hidden_state", h);
   return h;
 }
 
 // embeddings [S, H], key_valid [S] (attention_mask) -> E [S, H]
-template <class Target, class W>
+template <class Kernels, class W>
 inline Tensor encoder_forward(Tensor h, const std::vector<uint8_t>& key_valid, const StackWeights<W>& w,
                               const TextConfig& c, const Rope& rope, const Observer& observe = {},
                               int chunk_rows = kEncoderChunkRows) {
@@ -156,7 +113,7 @@ inline Tensor encoder_forward(Tensor h, const std::vector<uint8_t>& key_valid, c
     observe("encoder.mask.full_attention", encoder_full_mask(key_valid));
   }
   const int S = h.rows;  // positions 0..S-1, padding or not (docs/model.md §3)
-  return encoder_forward_rows<Target>(std::move(h), encoder_visibility(LayerType::kSliding, key_valid, c.sliding_window),
+  return encoder_stack<Kernels>(std::move(h), encoder_visibility(LayerType::kSliding, key_valid, c.sliding_window),
                                       encoder_visibility(LayerType::kFull, key_valid, c.sliding_window), iota_positions(S), w, c,
                                       rope, observe, chunk_rows);
 }
@@ -165,7 +122,7 @@ inline Tensor encoder_forward(Tensor h, const std::vector<uint8_t>& key_valid, c
 // Every linear layer runs once over all the rows (short texts: one pass over the weights instead
 // of one per text); each row takes its own sequence's position and sees only its own sequence's
 // keys, and every kernel computes a row on its own: each sequence gets the bits it gets alone.
-template <class Target, class W>
+template <class Kernels, class W>
 inline Tensor encoder_forward_stacked(Tensor h, const std::vector<std::vector<uint8_t>>& key_valid, const StackWeights<W>& w,
                                       const TextConfig& c, const Rope& rope, int chunk_rows = kEncoderChunkRows) {
   StackedVisibility window_keys, all_keys;
@@ -176,7 +133,7 @@ inline Tensor encoder_forward_stacked(Tensor h, const std::vector<std::vector<ui
     for (int p = 0; p < int(valid.size()); ++p) positions.push_back(p);
   }
   check(int(positions.size()) == h.rows, "encoder_forward_stacked: the padding masks do not cover the stacked rows");
-  return encoder_forward_rows<Target>(std::move(h), window_keys, all_keys, positions, w, c, rope, {}, chunk_rows);
+  return encoder_stack<Kernels>(std::move(h), window_keys, all_keys, positions, w, c, rope, {}, chunk_rows);
 }
 
 T5GEMMA2_NAMESPACE_END

@@ -7,7 +7,7 @@
 //   processors  repetition penalty, no-repeat n-grams, min new tokens act on the logits first
 //               (logits_processors.hpp), as in HF
 //   beams       num_beams > 1: beam search (beam_search.hpp)
-//   stop        at any EOS id (config.json + generation_config.json) or max_new_tokens
+//   stop        at any EOS id (generation_config.json's list when it has one, else config.json's) or max_new_tokens
 // A batch runs in lock-step like HF's generate: a finished sequence is fed PAD and emits PAD
 // until every sequence has finished.
 #pragma once
@@ -21,7 +21,7 @@
 
 #include "t5gemma2/beam_search.hpp"
 #include "t5gemma2/generation_options.hpp"
-#include "t5gemma2/kv_cache.hpp"
+#include "t5gemma2/decoder_session.hpp"
 #include "t5gemma2/logits_processors.hpp"
 
 T5GEMMA2_NAMESPACE_BEGIN

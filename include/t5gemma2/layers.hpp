@@ -14,6 +14,7 @@
 #include "t5gemma2/attention.hpp"
 #include "t5gemma2/mlp.hpp"
 #include "t5gemma2/norm.hpp"
+#include "t5gemma2/progress.hpp"
 #include "t5gemma2/rope.hpp"
 #include "t5gemma2/text_weights.hpp"
 
@@ -27,7 +28,9 @@ struct KeyValues {
   Bf16Tensor k_bf16, v_bf16;
   bool bf16 = false;
 
-  KeyValueBlock block() const { return bf16 ? KeyValueBlock{nullptr, nullptr, 0, -1, &k_bf16, &v_bf16} : KeyValueBlock{&k, &v}; }
+  KeyValueBlock block() const {
+    return bf16 ? KeyValueBlock{.k = nullptr, .v = nullptr, .k_bf16 = &k_bf16, .v_bf16 = &v_bf16} : KeyValueBlock{.k = &k, .v = &v};
+  }
 };
 
 // Keys and values kept as bf16 (round to nearest even): half the bytes every decoder step reads.
@@ -40,51 +43,51 @@ inline KeyValues to_bf16_storage(KeyValues kv) {
 }
 
 // x̂ [T, H] -> q [T, n_h·d]
-template <class Target, class W>
+template <class Kernels, class W>
 inline Tensor project_queries(const Tensor& x_hat, const AttentionWeights<W>& w, float eps, const RopeAngles& rope,
                               int head_dim) {
   Tensor q;
-  Ops<Target>::matmul(x_hat, w.q_proj, q);
-  rms_norm_groups<Target>(q, w.q_norm, eps);
-  apply_rope_rows<Target>(q, rope, head_dim);
+  Ops<Kernels>::matmul(x_hat, w.q_proj, q);
+  rms_norm_in_place<Kernels>(q, w.q_norm, eps);
+  apply_rope_rows<Kernels>(q, rope, head_dim);
   return q;
 }
 
 // x̂ [T, H] -> k, v [T, n_kv·d]; `rope` null = keys without position (cross keys).
-template <class Target, class W>
+template <class Kernels, class W>
 inline KeyValues project_keys_values(const Tensor& x_hat, const AttentionWeights<W>& w, float eps, const RopeAngles* rope,
                                      int head_dim) {
   KeyValues kv;
-  Ops<Target>::matmul(x_hat, w.k_proj, kv.k);
-  Ops<Target>::matmul(x_hat, w.v_proj, kv.v);
-  rms_norm_groups<Target>(kv.k, w.k_norm, eps);
-  if (rope) apply_rope_rows<Target>(kv.k, *rope, head_dim);
+  Ops<Kernels>::matmul(x_hat, w.k_proj, kv.k);
+  Ops<Kernels>::matmul(x_hat, w.v_proj, kv.v);
+  rms_norm_in_place<Kernels>(kv.k, w.k_norm, eps);
+  if (rope) apply_rope_rows<Kernels>(kv.k, *rope, head_dim);
   return kv;
 }
 
 // Heads concatenated [T, n_h·d] -> [T, H]
-template <class Target, class W>
+template <class Kernels, class W>
 inline Tensor output_projection(const Tensor& heads, const AttentionWeights<W>& w) {
   Tensor y;
-  Ops<Target>::matmul(heads, w.o_proj, y);
+  Ops<Kernels>::matmul(heads, w.o_proj, y);
   return y;
 }
 
 // h += x (residual connection), elementwise.
-template <class Target>
+template <class Kernels>
 inline void add_in_place(Tensor& h, const Tensor& x) {
-  Ops<Target>::add(x.data.data(), h.data.data(), h.data.size());
+  Ops<Kernels>::add(x.data.data(), h.data.data(), h.data.size());
 }
 
 // One encoder or decoder layer around its attention: `attend(x̂) -> [T, H]`.
-template <class Target, class W, class Attend>
+template <class Kernels, class W, class Attend>
 inline void sandwich_layer(Tensor& h, const TextLayerWeights<W>& w, float eps, Attend&& attend) {
-  Tensor a = attend(rms_norm_rows<Target>(h, w.pre_self_attn_layernorm, eps));
-  rms_norm_groups<Target>(a, w.post_self_attn_layernorm, eps);
-  add_in_place<Target>(h, a);
-  Tensor m = geglu_mlp<Target>(rms_norm_rows<Target>(h, w.pre_feedforward_layernorm, eps), w.mlp);
-  rms_norm_groups<Target>(m, w.post_feedforward_layernorm, eps);
-  add_in_place<Target>(h, m);
+  Tensor a = attend(rms_norm<Kernels>(h, w.pre_self_attn_layernorm, eps));
+  rms_norm_in_place<Kernels>(a, w.post_self_attn_layernorm, eps);
+  add_in_place<Kernels>(h, a);
+  Tensor m = geglu_mlp<Kernels>(rms_norm<Kernels>(h, w.pre_feedforward_layernorm, eps), w.mlp);
+  rms_norm_in_place<Kernels>(m, w.post_feedforward_layernorm, eps);
+  add_in_place<Kernels>(h, m);
 }
 
 // Positions 0, 1, ..., n-1.
@@ -93,16 +96,6 @@ inline std::vector<int> iota_positions(int n, int first = 0) {
   for (int i = 0; i < n; ++i) p[std::size_t(i)] = first + i;
   return p;
 }
-
-// How far a long forward pass has come (the encoder reports after every chunk of rows).
-struct Progress {
-  int layer = 0;            // layer being computed, 0-based
-  int layers = 0;           // layers in the stack
-  int rows_done = 0;        // rows of this layer finished
-  int rows = 0;             // rows (tokens) in total
-  double work_done = 0;     // estimated FLOPs finished, over the whole stack
-  double work_total = 0;    // estimated FLOPs of the whole stack
-};
 
 // Observes named intermediate tensors and masks of a forward pass (t5gemma2-dump, tests), and
 // its progress (the CLI's progress bar).

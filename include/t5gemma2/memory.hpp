@@ -5,8 +5,8 @@
 // freed and maps them again on the next allocation, and the page faults of the re-mapping cost
 // as much as the matrix products (measured: 270m encode of 512 tokens on 2 threads, 1.33 s
 // before, 0.60 s after). keep_freed_memory() raises malloc's mmap and trim thresholds so the
-// blocks are reused. Programs call it once at start (the t5gemma2 CLI, the dump tool and the
-// benchmarks do); it changes no result, only where memory comes from. No-op outside glibc.
+// blocks are reused. Programs call it once at start (the t5gemma2 CLI, the dump tool and
+// t5gemma2-bench-270m do); it changes no result, only where memory comes from. No-op outside glibc.
 #pragma once
 
 #if defined(__GLIBC__)

@@ -18,13 +18,13 @@ struct MlpWeights {
 };
 
 // x [T, H] -> [T, H]
-template <class Target, class W>
+template <class Kernels, class W>
 inline Tensor geglu_mlp(const Tensor& x, const MlpWeights<W>& w) {
   Tensor gate, up, out;
-  Ops<Target>::matmul(x, w.gate_proj, gate);  // [T, I]
-  Ops<Target>::matmul(x, w.up_proj, up);      // [T, I]
-  Ops<Target>::gelu_mul(gate.data.data(), up.data.data(), gate.data.size());
-  Ops<Target>::matmul(gate, w.down_proj, out);  // [T, H]
+  Ops<Kernels>::matmul(x, w.gate_proj, gate);  // [T, I]
+  Ops<Kernels>::matmul(x, w.up_proj, up);      // [T, I]
+  Ops<Kernels>::gelu_mul(gate.data.data(), up.data.data(), gate.data.size());
+  Ops<Kernels>::matmul(gate, w.down_proj, out);  // [T, H]
   return out;
 }
 

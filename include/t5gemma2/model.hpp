@@ -1,11 +1,14 @@
 // t5gemma2 — the whole model: T5Gemma2ForConditionalGeneration.
 //
-//   Model<Dims, W, Target, Precision>
-//     Dims      model size: RuntimeDims (from config.json) or Preset270m / Preset1b / Preset4b
-//     W         weight storage: float or bf16_t
-//     Target    kernels: ScalarTarget (the reference), HwyDynamicTarget, HwyStaticTarget
-//     Precision F32 (activations f32, the default) or HfBf16 (transformers' bf16 path; W = bf16_t)
-//               (precision.hpp: the policy chooses the kernel set, the layer code is the same)
+//   Model<Dims, W, SimdTarget, Precision>
+//     Dims        size contract checked against config.json before loading: RuntimeDims (any
+//                 config) or Preset270m / Preset1b / Preset4b (exactly that size; dims.hpp)
+//     W           weight storage: float or bf16_t
+//     SimdTarget  ScalarTarget (the reference), HwyDynamicTarget, HwyStaticTarget
+//     Precision   F32 (activations f32, the default) or HfBf16 (transformers' bf16 path; W = bf16_t)
+//   Model::Kernels — the KERNEL SET every layer runs on: the SIMD target's kernels under F32,
+//   HfBf16Kernels<SimdTarget> under HfBf16 (precision.hpp). Layer functions take it as their
+//   first template argument (`template <class Kernels>`).
 //
 // Forward pass, top to bottom (docs/model.md §3–§7):
 //   x  = embed_tokens(encoder ids)           [S, H]   (+ image features at image-token rows)
@@ -33,7 +36,7 @@ T5GEMMA2_NAMESPACE_BEGIN
 
 // Which parts of a checkpoint a Model loads. An encoder-only model (decoder = false, and vision
 // = false for text) never reads the other tensors: they are checked to exist, their bytes stay
-// unmapped from resident memory (t5gemma2 embed, embeddings.hpp).
+// unmapped from resident memory (t5gemma2 embed, sentence_embeddings.hpp).
 struct ModelParts {
   bool decoder = true;
   bool vision = true;
@@ -47,8 +50,9 @@ class Model {
  public:
   using WeightType = W;
   using PrecisionType = Precision;
-  using Target = PrecisionKernels<SimdTarget, Precision>;  // the kernel set every layer runs on
-  using TargetType = Target;
+  using Kernels = PrecisionKernels<SimdTarget, Precision>;  // the kernel set every layer runs on
+  using Target [[deprecated("renamed Model::Kernels: it is the kernel set, not the SIMD target")]] = Kernels;
+  using TargetType [[deprecated("renamed Model::Kernels")]] = Kernels;
 
   // Loads DIR/config.json (+ generation_config.json) and the safetensors checkpoint in DIR.
   explicit Model(const std::string& dir, ModelParts parts = {})
@@ -99,7 +103,7 @@ class Model {
   // ids [n] -> [n, H]
   Tensor embed(const std::vector<int>& ids) const {
     Tensor x = embed_tokens(ids, text_.embed_tokens, text_.eoi_embedding, config_.eoi_token_id);
-    store_activations<Target>(x);  // hf-bf16: E[id] · bf16(√H) rounded
+    round_to_activation_dtype<Kernels>(x);  // hf-bf16: E[id] · bf16(√H) rounded
     return x;
   }
 
@@ -112,10 +116,10 @@ class Model {
       return "pixel_values must be [3, " + std::to_string(size) + ", " + std::to_string(size) + "] for this model";
     });
     Tensor pixels = pixel_values;
-    store_activations<Target>(pixels);  // hf-bf16: SigLIP casts pixel_values to the model dtype
-    const Tensor states = vision_tower<Target>(pixels, vision_, config_.vision);
+    round_to_activation_dtype<Kernels>(pixels);  // hf-bf16: SigLIP casts pixel_values to the model dtype
+    const Tensor states = vision_tower<Kernels>(pixels, vision_, config_.vision);
     observe("vision.last_hidden_state", states);
-    Tensor features = project_image<Target>(states, vision_, config_);
+    Tensor features = project_image<Kernels>(states, vision_, config_);
     observe("vision.projected", features);
     return features;
   }
@@ -151,7 +155,7 @@ class Model {
   Tensor encode_embeddings(Tensor embeddings, const std::vector<uint8_t>& key_valid, const Observer& observe = {},
                            int chunk_rows = kEncoderChunkRows) const {
     check(int(key_valid.size()) == embeddings.rows, "encode: attention mask length differs from the number of tokens");
-    return encoder_forward<Target>(std::move(embeddings), key_valid, text_.encoder, config_.encoder, encoder_rope_, observe,
+    return encoder_forward<Kernels>(std::move(embeddings), key_valid, text_.encoder, config_.encoder, encoder_rope_, observe,
                                    chunk_rows);
   }
 
@@ -175,7 +179,7 @@ class Model {
     }
     Tensor stacked(rows, config_.encoder.hidden_size);  // [Σ S_b, H]
     for (int b = 0, at = 0; b < int(embeddings.size()); at += embeddings[std::size_t(b)].rows, ++b) put_rows(stacked, at, embeddings[std::size_t(b)]);
-    const Tensor all = encoder_forward_stacked<Target>(std::move(stacked), key_valid, text_.encoder, config_.encoder, encoder_rope_);
+    const Tensor all = encoder_forward_stacked<Kernels>(std::move(stacked), key_valid, text_.encoder, config_.encoder, encoder_rope_);
     for (int b = 0, at = 0; b < int(embeddings.size()); at += embeddings[std::size_t(b)].rows, ++b)
       out.push_back(row_range(all, at, at + embeddings[std::size_t(b)].rows));
     return out;
@@ -185,7 +189,7 @@ class Model {
   Tensor decode(const std::vector<int>& decoder_ids, const Tensor& encoder_output, const std::vector<uint8_t>& encoder_valid,
                 const Observer& observe = {}) const {
     require_decoder();
-    return decoder_forward<Target>(embed(decoder_ids), encoder_output, encoder_valid, text_.decoder, config_.decoder,
+    return decoder_forward<Kernels>(embed(decoder_ids), encoder_output, encoder_valid, text_.decoder, config_.decoder,
                                    decoder_rope_, observe);
   }
 
@@ -195,7 +199,7 @@ class Model {
 
   // [T, H] -> [T, V]
   Tensor logits(const Tensor& decoder_hidden) const {
-    return lm_head<Target>(decoder_hidden, text_.embed_tokens, config_.decoder);
+    return lm_head<Kernels>(decoder_hidden, text_.embed_tokens, config_.decoder);
   }
 
  private:

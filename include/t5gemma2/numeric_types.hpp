@@ -1,8 +1,10 @@
 // t5gemma2 — storage number formats: bfloat16 and IEEE half, and their conversions.
 //
-// Activations are always f32 in this library. Weights may be stored as f32 or bf16
-// (the `WeightT` template parameter); f16 checkpoints are converted on load.
+// Activations are held in f32 (under the HfBf16 policy they hold bf16 values). Weights may be
+// stored as f32 or bf16 (Model's `W` template parameter); f16 checkpoints are converted on load.
 #pragma once
+
+#include <cstddef>
 
 #include <cmath>
 #include <cstdint>
@@ -43,6 +45,11 @@ inline bf16_t bf16_from_f32(float f) {
 
 // Rounds an f32 value to the nearest bf16 and returns it as f32.
 inline float round_to_bf16(float f) { return to_f32(bf16_from_f32(f)); }
+
+// Rounds n values in place to the nearest bf16 (ties to even).
+inline void round_to_bf16(float* x, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) x[i] = round_to_bf16(x[i]);
+}
 
 // IEEE binary16 -> f32 (exact; handles subnormals, inf and NaN).
 inline float f32_from_f16_bits(uint16_t h) {

@@ -9,7 +9,7 @@
 //   out[j]       = v[j]·cos_j − v[j+d/2]·sin_j
 //   out[j + d/2] = v[j+d/2]·cos_j + v[j]·sin_j
 // The two products are rounded separately before the sum (no fused multiply-add), as PyTorch
-// computes `q*cos + rotate_half(q)*sin` (the kernel: Ops<Target>::rope, ops/scalar.hpp).
+// computes `q*cos + rotate_half(q)*sin` (the kernel: Ops<Kernels>::rope, ops/scalar.hpp).
 #pragma once
 
 #include <cmath>
@@ -52,11 +52,11 @@ inline RopeAngles rope_angles(const std::vector<float>& inv_freq, const std::vec
   return a;
 }
 
-// Rotates every head of x [T, n·d]; row t uses angles row t (Ops<Target>::rope per head).
-template <class Target>
+// Rotates every head of x [T, n·d]; row t uses angles row t (Ops<Kernels>::rope per head).
+template <class Kernels>
 inline void apply_rope_rows(Tensor& x, const RopeAngles& a, int head_dim) {
   for (int t = 0; t < x.rows; ++t)
-    for (int h = 0; h < x.cols / head_dim; ++h) Ops<Target>::rope(x.row(t) + h * head_dim, a.cos.row(t), a.sin.row(t), head_dim);
+    for (int h = 0; h < x.cols / head_dim; ++h) Ops<Kernels>::rope(x.row(t) + h * head_dim, a.cos.row(t), a.sin.row(t), head_dim);
 }
 
 // Both tables of a text stack.

@@ -1,6 +1,6 @@
 // t5gemma2 — the two containers of the forward pass.
 //
-//   Tensor          owning, row-major f32 activations [rows, cols] (batch 1: one sequence).
+//   Tensor          owning, row-major f32 activations [rows, cols] (one sequence, or several stacked row-wise).
 //   WeightMatrix<W> non-owning view of a weight [out, in] stored as W (f32 or bf16), laid out
 //                   as PyTorch's Linear stores it, so y = x · Wᵀ reads W row by row.
 //

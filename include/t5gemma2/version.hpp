@@ -1,6 +1,7 @@
 // t5gemma2 — version and the versioned namespace.
 //
-// Every public symbol lives in t5gemma2::T5GEMMA2_ABI (an inline namespace), so two
+// Every public symbol lives in t5gemma2::v0_1 (an inline namespace opened by
+// T5GEMMA2_NAMESPACE_BEGIN), so two
 // vendored copies of different versions can be linked into one program without clashing,
 // while users keep writing plain `t5gemma2::...`.
 #pragma once

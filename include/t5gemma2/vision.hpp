@@ -112,19 +112,19 @@ inline VisionWeights<W> load_vision_weights(Checkpoint& ckpt, const VisionConfig
 // ---- forward --------------------------------------------------------------------------------
 
 // LayerNorm with weight and bias over each row: y = (x − mean) · 1/√(var + eps) · w + b, mean
-// and (biased) variance in the canonical order, two passes (Ops<Target>::layer_norm).
-template <class Target>
+// and (biased) variance in the canonical order, two passes (Ops<Kernels>::layer_norm).
+template <class Kernels>
 inline void layer_norm_rows(Tensor& x, const LayerNormWeights& w, float eps) {
   std::vector<float> centered(std::size_t(x.cols));
   for (int r = 0; r < x.rows; ++r)
-    Ops<Target>::layer_norm(x.row(r), w.weight.data(), w.bias.data(), std::size_t(x.cols), eps, centered.data());
+    Ops<Kernels>::layer_norm(x.row(r), w.weight.data(), w.bias.data(), std::size_t(x.cols), eps, centered.data());
 }
 
 // y = x · Wᵀ + b.  x [R, in] -> [R, out]
-template <class Target, class W>
+template <class Kernels, class W>
 inline Tensor linear(const Tensor& x, const Linear<W>& l) {
   Tensor y;
-  matmul_bias<Target>(x, l.weight, l.bias, y);
+  matmul_bias<Kernels>(x, l.weight, l.bias, y);
   return y;
 }
 
@@ -146,46 +146,46 @@ inline Tensor unfold_patches(const Tensor& pixels, int image_size, int patch) {
 
 // Multi-head self-attention of SigLIP: biases on q/k/v/out, scale head_dim^-0.5, no mask.
 // x̂ [N, Hv] -> [N, Hv]
-template <class Target, class W>
+template <class Kernels, class W>
 inline Tensor vision_self_attention(const Tensor& x_hat, const VisionLayerWeights<W>& w, const VisionConfig& c) {
-  const Tensor q = linear<Target>(x_hat, w.q_proj), k = linear<Target>(x_hat, w.k_proj), v = linear<Target>(x_hat, w.v_proj);
+  const Tensor q = linear<Kernels>(x_hat, w.q_proj), k = linear<Kernels>(x_hat, w.k_proj), v = linear<Kernels>(x_hat, w.v_proj);
   AttentionShape a;
   a.heads = a.kv_heads = c.num_heads;
   a.head_dim = c.head_dim();
   a.scale = float(std::pow(double(c.head_dim()), -0.5));
   const int n = x_hat.rows;
   const auto every_key = [n](int, std::vector<KeyInterval>& out) { out.push_back({0, n}); };
-  return linear<Target>(attention<Target>(q, {{&k, &v}}, every_key, a), w.out_proj);
+  return linear<Kernels>(attention<Kernels>(q, {{&k, &v}}, every_key, a), w.out_proj);
 }
 
 // The SigLIP tower: pixel_values [3, S·S] -> last_hidden_state [N, Hv]
-template <class Target, class W>
+template <class Kernels, class W>
 inline Tensor vision_tower(const Tensor& pixels, const VisionWeights<W>& w, const VisionConfig& c) {
   const float eps = float(c.layer_norm_eps);
-  Tensor h = linear<Target>(unfold_patches(pixels, c.image_size, c.patch_size), w.patch_embedding);  // [N, Hv]
+  Tensor h = linear<Kernels>(unfold_patches(pixels, c.image_size, c.patch_size), w.patch_embedding);  // [N, Hv]
   std::vector<float> position(std::size_t(h.cols));  // [Hv]
   for (int n = 0; n < h.rows; ++n) {
     for (int i = 0; i < h.cols; ++i) position[std::size_t(i)] = to_f32(w.position_embedding.row(n)[i]);
-    Ops<Target>::add(position.data(), h.row(n), std::size_t(h.cols));
+    Ops<Kernels>::add(position.data(), h.row(n), std::size_t(h.cols));
   }
   for (const VisionLayerWeights<W>& layer : w.layers) {
     Tensor x_hat = h;
-    layer_norm_rows<Target>(x_hat, layer.layer_norm1, eps);
-    add_in_place<Target>(h, vision_self_attention<Target>(x_hat, layer, c));
+    layer_norm_rows<Kernels>(x_hat, layer.layer_norm1, eps);
+    add_in_place<Kernels>(h, vision_self_attention<Kernels>(x_hat, layer, c));
     x_hat = h;
-    layer_norm_rows<Target>(x_hat, layer.layer_norm2, eps);
-    Tensor m = linear<Target>(x_hat, layer.fc1);
-    Ops<Target>::gelu(m.data.data(), m.data.size());
-    add_in_place<Target>(h, linear<Target>(m, layer.fc2));
+    layer_norm_rows<Kernels>(x_hat, layer.layer_norm2, eps);
+    Tensor m = linear<Kernels>(x_hat, layer.fc1);
+    Ops<Kernels>::gelu(m.data.data(), m.data.size());
+    add_in_place<Kernels>(h, linear<Kernels>(m, layer.fc2));
   }
-  layer_norm_rows<Target>(h, w.post_layernorm, eps);
+  layer_norm_rows<Kernels>(h, w.post_layernorm, eps);
   return h;
 }
 
 // Average pooling of the patch grid, k×k windows, tokens row-major; the window is summed in f32
 // in row-major order and divided by k² (as PyTorch's avg_pool2d, whose bf16 kernel also sums in
 // f32 and rounds the mean once). [N, Hv] -> [N / k², Hv]
-template <class Target>
+template <class Kernels>
 inline Tensor average_pool_patches(const Tensor& v, int patches_per_side, int kernel) {
   const int side = patches_per_side / kernel;
   Tensor out(side * side, v.cols);
@@ -199,17 +199,17 @@ inline Tensor average_pool_patches(const Tensor& v, int patches_per_side, int ke
         }
       for (int i = 0; i < v.cols; ++i) o[i] /= float(kernel * kernel);
     }
-  store_activations<Target>(out);
+  round_to_activation_dtype<Kernels>(out);
   return out;
 }
 
 // The multimodal projector: [N, Hv] -> image features [mm_tokens_per_image, H]
-template <class Target, class W>
+template <class Kernels, class W>
 inline Tensor project_image(const Tensor& vision_states, const VisionWeights<W>& w, const ModelConfig& c) {
-  Tensor pooled = average_pool_patches<Target>(vision_states, c.vision.patches_per_side(), c.pool_kernel());
-  rms_norm_groups<Target>(pooled, w.mm_soft_emb_norm, float(c.vision.layer_norm_eps));
+  Tensor pooled = average_pool_patches<Kernels>(vision_states, c.vision.patches_per_side(), c.pool_kernel());
+  rms_norm_in_place<Kernels>(pooled, w.mm_soft_emb_norm, float(c.vision.layer_norm_eps));
   Tensor features;
-  Ops<Target>::matmul(pooled, w.mm_input_projection, features);
+  Ops<Kernels>::matmul(pooled, w.mm_input_projection, features);
   return features;
 }
 

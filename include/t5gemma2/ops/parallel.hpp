@@ -6,7 +6,7 @@
 // attention), never inside a reduction, so the thread count never changes a result bit.
 //
 // The workers are started once (on first use, or when set_num_threads changes the count). Between
-// calls they poll for up to spin_microseconds() (default 50 µs: a decode step makes ~130 calls
+// calls they poll for up to set_spin_microseconds()'s value (default 50 µs: a decode step makes ~130 calls
 // in a row) and then sleep on a futex (std::atomic::wait): a call costs about a microsecond when
 // the workers are polling and a few when they sleep, not the tens of microseconds of starting
 // threads. If the system refuses a thread, the pool runs with the threads it got.

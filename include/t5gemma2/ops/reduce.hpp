@@ -1,7 +1,9 @@
 // t5gemma2 — the canonical reductions of the scalar reference.
 //
-// Every dot product and every sum in the model goes through the two functions below, so the
-// whole forward pass has ONE documented accumulation order:
+// Under the F32 policy every dot product and every sum along a row (linear layers, attention
+// scores, norms, the softmax denominator) goes through the two functions below, so the whole
+// forward pass has ONE documented accumulation order (sums over rows — P·V, pooling — run
+// sequentially per column instead; docs/numerics.md):
 //
 //   * 16 interleaved partial sums: element i is accumulated into lane (i mod 16), in
 //     increasing i, with a fused multiply-add (std::fma) for products;

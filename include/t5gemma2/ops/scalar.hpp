@@ -36,7 +36,7 @@ struct Ops<Target> : Target {};
 // values stored as bf16 (the optional bf16 cross K/V) come as k_bf16, v_bf16 instead, k and v
 // null; they are widened exactly to f32 and enter the same arithmetic.
 // The shape of the whole attention call a span belongs to: the f32 kernels ignore it; the
-// hf-bf16 kernels need it to pick PyTorch's summation order (precision.hpp).
+// hf-bf16 kernels need it to pick PyTorch's summation order (hf_bf16/kernels.hpp).
 struct AttentionCall {
   int keys = 0;        // keys in the call's whole key list (every block, masked keys included)
   int query_rows = 0;  // query rows (tokens) of the call
@@ -58,17 +58,19 @@ struct KeySpan {
 // cap · tanh(x / cap), rounded step by step as PyTorch does (divide, tanh, multiply).
 inline float soft_cap(float x, float cap) { return tanh_canonical(x / cap) * cap; }
 
-// GELU, tanh approximation (docs/model.md §3), in PyTorch's order of operations:
-//   0.5 · u · (1 + tanh(√(2/π) · (u + 0.044715 · u³)))
+// GELU, tanh approximation (docs/model.md §3), in the order of PyTorch's f32 CPU kernel
+// (GeluKernel, approximate='tanh': x_cube = x·x·x; inner = β·(x + κ·x_cube)):
+//   0.5 · u · (1 + tanh(√(2/π) · (u + 0.044715 · ((u·u)·u))))
+// (the hf-bf16 kernels round after each of the same steps: hf_bf16/kernels.hpp, gelu).
 inline float gelu_tanh(float u) {
   const float kSqrt2OverPi = 0.7978845608028654f;  // √(2/π)
   const float kKappa = 0.044715f;
-  const float inner = kSqrt2OverPi * (u + kKappa * u * u * u);
+  const float inner = kSqrt2OverPi * (u + kKappa * (u * u * u));
   return 0.5f * u * (1.0f + tanh_canonical(inner));
 }
 
 // oneDNN's order for a bf16 GEMM (the kernel PyTorch runs bf16 Linear layers and large bf16
-// matmuls on, CPU with AVX512-BF16; the hf-bf16 policy, precision.hpp): the K axis in blocks of
+// matmuls on, CPU with AVX512-BF16; the hf-bf16 policy, hf_bf16/kernels.hpp): the K axis in blocks of
 // onednn_k_block(K) elements, each block summed from 0 over element pairs (2j+1 then 2j, one
 // fma each: the product of two bf16 values is exact, as in VDPBF16PS), the block sums added in
 // order. Measured against torch 1.13 for K from 64 to 6,912 (tools/probe_torch_bf16.py).
@@ -123,7 +125,7 @@ struct Ops<ScalarTarget> {
     });
   }
 
-  // y[i] = fma(a, x[i], y[i]): one step of a sum over rows (P·V, pooling), sequential in
+  // y[i] = fma(a, x[i], y[i]): one step of a sum over rows (P·V), sequential in
   // row order and independent per column, so SIMD over columns changes nothing.
   static void axpy(float a, const float* x, float* y, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) y[i] = std::fma(a, x[i], y[i]);
@@ -140,7 +142,7 @@ struct Ops<ScalarTarget> {
     for (std::size_t i = 0; i < n; ++i) y[i] = (x[i] * inv_rms) * (1.0f + weight[i]);
   }
 
-  // y[i] += x[i]   (residual adds, biases, the projector's pooling sums)
+  // y[i] += x[i]   (residual adds, biases, SigLIP's position embeddings)
   static void add(const float* x, float* y, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) y[i] += x[i];
   }

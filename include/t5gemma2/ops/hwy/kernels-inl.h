@@ -7,7 +7,7 @@
 //   the canonical dot (ops/reduce.hpp): 16 lanes, lane i%16 += a[i]·b[i] (fused), then the
 //   pairwise tree 8, 4, 2, 1. A 16-lane accumulator is kV = 16/N vectors of N lanes (AVX3: one
 //   zmm, AVX2: two ymm). The tree's steps of width ≥ N add whole vectors; the steps inside a
-//   vector are done for N outputs at once by TransposeReduce (each add still pairs lane j with
+//   vector are done for N outputs at once by TransposeReduceLanes (each add still pairs lane j with
 //   lane j + w of ONE output).
 //
 // Only targets with a native fused multiply-add (HWY_NATIVE_FMA: AVX2, AVX3, AVX3_DL on x86)
@@ -368,7 +368,7 @@ HWY_NOINLINE inline void MatMulBF16(const float* x, int M, const bf16_t* w, int 
 //
 // y[r, o] = dot_onednn_order(x[r], w[o]) (ops/scalar.hpp): per output a sequential chain of fmas
 // over k, so the lanes hold ROWS, not k: x is transposed into xt[k][lane] for kN rows at a time,
-// each weight is broadcast, and kOuts outputs run side by side (independent chains).
+// each weight is broadcast, and kOneDnnOuts outputs run side by side (independent chains).
 #if T5GEMMA2_HWY_VECTOR_KERNELS
 inline constexpr int kOneDnnOuts = 8;
 
@@ -543,10 +543,10 @@ HWY_NOINLINE inline void RmsNorm(const float* x, const float* weight, std::size_
 #endif
 }
 
-// gelu_tanh on a vector, in the twin's order: ((κ·u)·u)·u, u + ·, √(2/π)·, tanh, 1 + ·, (0.5·u)·(·)
+// gelu_tanh on a vector, in the twin's order: κ·((u·u)·u), u + ·, √(2/π)·, tanh, 1 + ·, (0.5·u)·(·)
 template <class D, class V = hn::Vec<D>>
 HWY_INLINE V GeluV(D d, V u) {
-  const V cube = hn::Mul(hn::Mul(hn::Mul(hn::Set(d, 0.044715f), u), u), u);
+  const V cube = hn::Mul(hn::Set(d, 0.044715f), hn::Mul(hn::Mul(u, u), u));
   const V inner = hn::Mul(hn::Set(d, 0.7978845608028654f), hn::Add(u, cube));
   return hn::Mul(hn::Mul(hn::Set(d, 0.5f), u), hn::Add(hn::Set(d, 1.0f), TanhCanonical(d, inner)));
 }

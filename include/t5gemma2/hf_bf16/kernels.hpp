@@ -1,0 +1,291 @@
+// t5gemma2 — the HfBf16 kernel set: what transformers computes after model.to(torch.bfloat16) on
+// a CPU (PyTorch 1.13, oneDNN), bit for bit. HfBf16Kernels<SimdTarget> performs each of the SIMD
+// target's kernels and rounds its outputs to bf16 where PyTorch's eager bf16 path rounds — or,
+// where PyTorch sums in an order of its own (RMSNorm's mean, LayerNorm's Welford moments, the
+// softmax, the small attention products), replaces it with a scalar emulation of torch 1.13
+// (hf_bf16/torch113.hpp); GELU-tanh, RoPE and soft-capping round after every step. The large
+// products run on the target's matmul_onednn_order kernel and tanh on its canonical kernel; the
+// emulations and rounding steps are compiled once and target-independent, so the bits are the
+// same on every SIMD target. docs/numerics.md, "HF bf16 parity", lists every rule.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <type_traits>
+#include <vector>
+
+#include "t5gemma2/hf_bf16/torch113.hpp"
+#include "t5gemma2/ops/scalar.hpp"
+#include "t5gemma2/tensor.hpp"
+
+T5GEMMA2_NAMESPACE_BEGIN
+
+// The kernels of SimdTarget with PyTorch's bf16 rounding points (see the header comment).
+template <class SimdTarget>
+struct HfBf16Kernels {
+  using is_kernel_set = void;
+  using Base = Ops<SimdTarget>;
+
+  static const char* name() { return Base::name(); }
+
+  // Values just computed become activations: rounded to bf16 (called through precision.hpp: round_to_activation_dtype).
+  static void to_activation(float* x, std::size_t n) { round_to_bf16(x, n); }
+
+  // Linear layers: bf16 × bf16 products summed in f32 (oneDNN's bf16 GEMM accumulates in f32),
+  // the sum rounded once: y = round(x · Wᵀ).
+  template <class W>
+  static void matmul(const Tensor& x, const WeightMatrix<W>& w, Tensor& y) {
+    static_assert(std::is_same_v<W, bf16_t>, "the hf-bf16 policy runs on bf16 weights");
+    sums_in_onednn_order(x, w, y);
+    round_to_bf16(y.data.data(), y.data.size());
+  }
+
+  // Linear with bias (SigLIP): oneDNN adds the bias to the f32 sum and rounds once.
+  template <class W>
+  static void matmul_bias(const Tensor& x, const WeightMatrix<W>& w, const WeightVector& bias, Tensor& y) {
+    static_assert(std::is_same_v<W, bf16_t>, "the hf-bf16 policy runs on bf16 weights");
+    sums_in_onednn_order(x, w, y);
+    for (int r = 0; r < y.rows; ++r)
+      for (int o = 0; o < y.cols; ++o) y.row(r)[o] = round_to_bf16(y.row(r)[o] + bias[std::size_t(o)]);
+  }
+
+  // y = x · Wᵀ in f32, every dot in oneDNN's order (ops/scalar.hpp: dot_onednn_order), not rounded.
+  static void sums_in_onednn_order(const Tensor& x, const WeightMatrix<bf16_t>& w, Tensor& y) {
+    Base::matmul_onednn_order(x, w, y);
+  }
+
+  // Gemma's RMSNorm as HF writes it: x.float().pow(2).mean(-1) (torch's sum order, then ÷ n),
+  // x · rsqrt(· + eps) · (1 + w) in f32, cast back to bf16.
+  static void rms_norm(const float* x, const float* weight, std::size_t n, float eps, float* y) {
+    const float mean_square = torch113::sum_f32(n, [&](std::size_t i) { return x[i] * x[i]; }) / float(n);
+    const float inv_rms = 1.0f / std::sqrt(mean_square + eps);
+    for (std::size_t i = 0; i < n; ++i) y[i] = round_to_bf16((x[i] * inv_rms) * (1.0f + weight[i]));
+  }
+
+  // Residual adds (and biases): a + b in f32, rounded.
+  static void add(const float* x, float* y, std::size_t n) {
+    Base::add(x, y, n);
+    round_to_bf16(y, n);
+  }
+
+  // SigLIP's LayerNorm as torch 1.13 computes it on bf16 rows (hf_bf16/torch113.hpp: layer_norm_torch113_bf16).
+  static void layer_norm(float* x, const float* weight, const float* bias, std::size_t n, float eps, float* /*centered*/) {
+    layer_norm_torch113_bf16(x, weight, bias, n, eps);
+  }
+
+  // RoPE as HF writes it, q·cos + rotate_half(q)·sin on bf16 tensors: cos and sin are computed
+  // in f32 and cast to bf16; each product and the sum is rounded.
+  static void rope(float* v, const float* cos, const float* sin, int head_dim) {
+    const int half = head_dim / 2;
+    for (int j = 0; j < half; ++j) {
+      const float c = round_to_bf16(cos[j]), s = round_to_bf16(sin[j]);
+      const float x1 = v[j], x2 = v[j + half];
+      v[j] = round_to_bf16(round_to_bf16(x1 * c) - round_to_bf16(x2 * s));
+      v[j + half] = round_to_bf16(round_to_bf16(x2 * c) + round_to_bf16(x1 * s));
+    }
+  }
+
+  // GELU-tanh as PyTorch evaluates it on bf16 tensors: constants cast to bf16, every step rounded
+  //   t = x·x, t·x, κ·t, x + t, β·t;  th = tanh(t);  (0.5·x) · (1 + th)
+  // (tools/probe_torch_bf16.py: equal to torch 1.13 on 400,000 of 400,000 inputs).
+  static void gelu(float* x, std::size_t n) {
+    const float kappa = round_to_bf16(0.044715f), beta = round_to_bf16(0.7978845608028654f);
+    float inner[kBlock], th[kBlock];
+    for (std::size_t i0 = 0; i0 < n; i0 += kBlock) {
+      const std::size_t m = std::min(kBlock, n - i0);
+      for (std::size_t i = 0; i < m; ++i) {
+        const float u = x[i0 + i];
+        float t = round_to_bf16(u * u);
+        t = round_to_bf16(t * u);
+        t = round_to_bf16(kappa * t);
+        t = round_to_bf16(u + t);
+        inner[i] = round_to_bf16(beta * t);
+      }
+      Base::tanh_row(inner, m, th);
+      for (std::size_t i = 0; i < m; ++i) {
+        const float u = x[i0 + i];
+        x[i0 + i] = round_to_bf16(round_to_bf16(0.5f * u) * round_to_bf16(1.0f + round_to_bf16(th[i])));
+      }
+    }
+  }
+
+  // GeGLU: gelu(gate) as above, times up, rounded.
+  static void gelu_mul(float* gate, const float* up, std::size_t n) {
+    gelu(gate, n);
+    for (std::size_t i = 0; i < n; ++i) gate[i] = round_to_bf16(gate[i] * up[i]);
+  }
+
+  // Final logit soft-capping, HF's three bf16 ops: x / cap, tanh, · cap (cap cast to bf16).
+  static void soft_cap(float* x, std::size_t n, float cap) {
+    const float c = round_to_bf16(cap);
+    float t[kBlock];
+    for (std::size_t i0 = 0; i0 < n; i0 += kBlock) {
+      const std::size_t m = std::min(kBlock, n - i0);
+      for (std::size_t i = 0; i < m; ++i) x[i0 + i] = round_to_bf16(x[i0 + i] / c);
+      Base::tanh_row(x + i0, m, t);
+      for (std::size_t i = 0; i < m; ++i) x[i0 + i] = round_to_bf16(round_to_bf16(t[i]) * c);
+    }
+  }
+
+  // Which kernel torch 1.13 runs a bf16 batched matmul of `batch` products [rows, contraction] ×
+  // [contraction, cols] on (aten/src/ATen/native/LinearAlgebra.cpp: bmm_out_or_baddbmm_,
+  // mkldnn/Matmul.cpp: checksize), for ONE sequence (HF batch size 1; batch = query heads):
+  //   batch · rows · contraction · cols > 16³   oneDNN: f32 sums in dot_onednn_order's order
+  //   contraction · rows · cols < 400           a plain loop: running sum kept in bf16
+  //   otherwise                                 torch's own gemm: q·kᵀ (kᵀ a transposed view)
+  //                                             with an f32 sum in k order, P·V with a bf16
+  //                                             running sum
+  // ("running sum in bf16": every product and every partial sum rounded, in contraction order.)
+  // HF runs with several sequences in a batch choose differently for the small products (the
+  // gemm's q·kᵀ then also keeps a bf16 running sum): this policy reproduces one sequence at a
+  // time. Measured on HF's own attention calls during development; the tiny goldens' generation
+  // steps go through all three cases.
+  enum class Bmm { kOneDnn, kBf16Running, kGemmF32 };
+  static Bmm bmm_kind(long batch, long rows, long contraction, long cols, bool transposed_b) {
+    if (batch * rows * contraction * cols > 16 * 16 * 16) return Bmm::kOneDnn;
+    if (contraction * rows * cols < 400 || !transposed_b) return Bmm::kBf16Running;
+    return Bmm::kGemmF32;
+  }
+  template <class B>
+  static float dot_f32_in_order(const float* x, const B* w, int k) {
+    float acc = 0;
+    for (int j = 0; j < k; ++j) acc = std::fma(x[j], to_f32(w[j]), acc);
+    return acc;
+  }
+  template <class B>
+  static float dot_bf16_running(const float* x, const B* w, int k) {
+    float acc = 0;
+    for (int j = 0; j < k; ++j) acc = round_to_bf16(acc + round_to_bf16(x[j] * to_f32(w[j])));
+    return acc;
+  }
+
+  // Attention scores: matmul(q, kᵀ) on bf16 tensors, each dot in the order of the kernel torch
+  // picks (bmm_kind), rounded.
+  static void attention_scores(const float* const* queries, int nq, const KeySpan* spans, int n_spans, int d, float* scores) {
+    if (n_spans == 0) return;
+    int n = 0;
+    for (int s = 0; s < n_spans; ++s) n += spans[s].count;
+    const AttentionCall& call = *spans[0].call;
+    const Bmm kind = bmm_kind(call.heads, call.query_rows, d, call.keys, /*transposed_b=*/true);
+    if (kind == Bmm::kOneDnn) {
+      // One matmul in oneDNN's order on SimdTarget's kernel: queries [nq, d] · keys [n, d]ᵀ.
+      Tensor q(nq, d), sums;
+      for (int i = 0; i < nq; ++i) std::copy(queries[i], queries[i] + d, q.row(i));
+      std::vector<bf16_t> keys(std::size_t(n) * std::size_t(d));  // bf16 values already: exact
+      for (int s = 0, c = 0; s < n_spans; ++s)
+        for (int j = 0; j < spans[s].count; ++j, ++c)
+          for (int e = 0; e < d; ++e) {
+            const std::size_t at = std::size_t(j) * spans[s].stride + std::size_t(e);
+            keys[std::size_t(c) * std::size_t(d) + std::size_t(e)] =
+                spans[s].k_bf16 ? spans[s].k_bf16[at] : bf16_from_f32(spans[s].k[at]);
+          }
+      Base::matmul_onednn_order(q, WeightMatrix<bf16_t>{keys.data(), n, d}, sums);
+      std::copy(sums.data.begin(), sums.data.end(), scores);
+    } else {
+      for (int i = 0; i < nq; ++i) {
+        float* out = scores + std::size_t(i) * std::size_t(n);
+        for (int s = 0; s < n_spans; ++s)
+          for (int j = 0; j < spans[s].count; ++j) {
+            const std::size_t at = std::size_t(j) * spans[s].stride;
+            auto dot = [&](const auto* k) {
+              return kind == Bmm::kBf16Running ? dot_bf16_running(queries[i], k, d) : dot_f32_in_order(queries[i], k, d);
+            };
+            *out++ = spans[s].k_bf16 ? dot(spans[s].k_bf16 + at) : dot(spans[s].k + at);
+          }
+      }
+    }
+    round_to_bf16(scores, std::size_t(nq) * std::size_t(n));
+  }
+
+  // `scores * scaling` (the Python scalar cast to bf16 first, product rounded), optional
+  // soft-capping in bf16 steps, then softmax(dtype=float32) of the widened row as torch computes
+  // it (torch113::softmax_row: needs where the keys sit in the whole key list), cast back.
+  static void attention_softmax_at(float* dots, int n, float scale, const float* softcap, const int* positions, int total) {
+    const float s = round_to_bf16(scale);
+    for (int i = 0; i < n; ++i) dots[i] = round_to_bf16(dots[i] * s);
+    if (softcap) soft_cap(dots, std::size_t(n), *softcap);
+    torch113::softmax_row(dots, n, positions, total);
+    round_to_bf16(dots, std::size_t(n));
+  }
+
+  // matmul(p, v) on bf16 tensors: HF multiplies the weights of the WHOLE key list (masked keys
+  // with weight 0) by the values. Small products (bmm_kind): torch's loop, a bf16 running sum in
+  // key order. Otherwise the sum runs over key indices in oneDNN's order — blocks of
+  // onednn_k_block(total keys), pairs (2j+1, 2j) inside a block. Keys outside the spans add
+  // exact zeros and are skipped. Rounded at the end.
+  static void attention_pv(const float* const* weights, float* const* outs, int nq, const KeySpan* spans, int n_spans, int d) {
+    // The visible keys in summation order: (span, row in span, weight column).
+    struct Key {
+      int span, row, column;
+    };
+    std::vector<Key> order;
+    const int kb = n_spans ? onednn_k_block(spans[0].call->keys) : 1;
+    auto index = [&](const Key& k) { return spans[k.span].first + k.row; };
+    for (int s = 0, c = 0; s < n_spans; ++s)
+      for (int j = 0; j < spans[s].count; ++j) order.push_back({s, j, c++});
+    for (std::size_t n = 0; n + 1 < order.size(); ++n) {  // an even key and its odd partner: partner first
+      const int key = index(order[n]);
+      if (key % 2 == 0 && index(order[n + 1]) == key + 1 && (key + 1) / kb == key / kb) {
+        std::swap(order[n], order[n + 1]);
+        ++n;
+      }
+    }
+    std::vector<float> acc(static_cast<std::size_t>(d)), widened(static_cast<std::size_t>(d));
+    if (n_spans > 0 && bmm_kind(spans[0].call->heads, spans[0].call->query_rows, spans[0].call->keys, d, false) != Bmm::kOneDnn) {
+      // torch's plain loop or its own gemm: running sums in bf16, key order
+      for (int i = 0; i < nq; ++i) {
+        std::fill(outs[i], outs[i] + d, 0.0f);
+        for (int s = 0, c = 0; s < n_spans; ++s)
+          for (int j = 0; j < spans[s].count; ++j, ++c) {
+            const std::size_t at = std::size_t(j) * spans[s].stride;
+            for (int e = 0; e < d; ++e) {
+              const float v = spans[s].v_bf16 ? to_f32(spans[s].v_bf16[at + std::size_t(e)]) : spans[s].v[at + std::size_t(e)];
+              outs[i][e] = round_to_bf16(outs[i][e] + round_to_bf16(weights[i][c] * v));
+            }
+          }
+      }
+      return;
+    }
+    for (int i = 0; i < nq; ++i) {
+      float* out = outs[i];
+      std::fill(out, out + d, 0.0f);
+      bool started = false;  // out holds the sum of the finished blocks
+      auto finish_block = [&] {
+        if (started) Base::add(acc.data(), out, std::size_t(d));
+        else std::copy(acc.begin(), acc.end(), out);
+        started = true;
+      };
+      int block = -1;
+      for (const Key& k : order) {
+        if (index(k) / kb != block) {
+          if (block >= 0) finish_block();
+          block = index(k) / kb;
+          std::fill(acc.begin(), acc.end(), 0.0f);
+        }
+        const KeySpan& sp = spans[k.span];
+        const std::size_t at = std::size_t(k.row) * sp.stride;
+        const float* v = sp.v + (sp.v ? at : 0);
+        if (sp.v_bf16) {  // bf16-stored values (the bf16 cross K/V option): widened exactly
+          for (int e = 0; e < d; ++e) widened[std::size_t(e)] = to_f32(sp.v_bf16[at + std::size_t(e)]);
+          v = widened.data();
+        }
+        Base::axpy(weights[i][k.column], v, acc.data(), std::size_t(d));
+      }
+      if (block >= 0) finish_block();
+      round_to_bf16(out, std::size_t(d));
+    }
+  }
+
+  // Unchanged: the canonical building blocks.
+  template <class B>
+  static float dot(const float* a, const B* b, std::size_t n) {
+    return Base::dot(a, b, n);
+  }
+  static void tanh_row(const float* x, std::size_t n, float* y) { Base::tanh_row(x, n, y); }
+
+ private:
+  static constexpr std::size_t kBlock = 256;
+};
+
+T5GEMMA2_NAMESPACE_END

@@ -1,0 +1,195 @@
+// t5gemma2 — PyTorch 1.13's CPU kernels on bf16 tensors, emulated operation by operation: the
+// reductions, exp and softmax of the HfBf16 precision policy (hf_bf16/kernels.hpp). Nothing in
+// the F32 reference uses this file. Each function says which torch kernel it reproduces and how
+// it was measured (tools/probe_torch_bf16.py).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "t5gemma2/numeric_types.hpp"
+#include "t5gemma2/ops/math.hpp"
+
+T5GEMMA2_NAMESPACE_BEGIN
+
+// ---- torch 1.13's LayerNorm on bf16 tensors ----------------------------------------------
+//
+// torch 1.13 (the CPU build the HF oracle runs, AVX2 kernels) computes the mean and variance of a
+// bf16 row with its generic Welford routine (ATen/native/cpu/moments_utils.h) instantiated for
+// BFloat16: every + − × ÷ rounds to bf16. The row is read as 16-lane vectors in chunks of 16
+// vectors; each chunk runs Welford per lane, chunk results merge into a binary cascade, lanes
+// merge last, elements past the last whole vector run scalar Welford first. Then
+//   rstd = bf16(1 / bf16(√ bf16(var + eps))),   b = bf16(−rstd · mean)
+//   y    = bf16(((x · rstd) + b) · w + β)       (f32 steps inside)
+// Measured against torch.native_layer_norm on 600 rows of widths 32, 128 and 1,152 (mean, rstd
+// and y equal on every value), and by the image features of the tiny and demo goldens.
+namespace torch113 {
+
+inline float r(float v) { return round_to_bf16(v); }
+
+// Merges (m0_add, m1_add, m2_add) into (m0, m1, m2): count, mean, sum of squared deviations.
+inline void add_moments(int64_t m0_add, float m1_add, float m2_add, int64_t& m0, float& m1, float& m2) {
+  const int64_t n = m0 + m0_add;
+  const float c = n == 0 ? 0.0f : r(r(float(m0_add)) / r(float(n)));
+  const float delta = r(m1_add - m1);
+  m1 = r(m1 + r(c * delta));
+  m2 = r(m2 + r(m2_add + r(r(r(delta * delta) * c) * r(float(m0)))));
+  m0 = n;
+}
+
+struct Lanes {
+  static constexpr int kWidth = 16;  // Vectorized<BFloat16> on AVX2
+  float m1[kWidth] = {}, m2[kWidth] = {};
+  int64_t m0 = 0;
+};
+
+// Lane-wise add_moments (the count is shared by the lanes).
+inline void add_moments(int64_t m0_add, const float* m1_add, const float* m2_add, Lanes& into) {
+  const int64_t n = into.m0 + m0_add;
+  const float c = n == 0 ? 0.0f : r(r(float(m0_add)) / r(float(n)));
+  for (int l = 0; l < Lanes::kWidth; ++l) {
+    const float delta = r(m1_add[l] - into.m1[l]);
+    into.m1[l] = r(into.m1[l] + r(c * delta));
+    into.m2[l] = r(into.m2[l] + r(m2_add[l] + r(r(r(delta * delta) * c) * r(float(into.m0)))));
+  }
+  into.m0 = n;
+}
+
+// (mean, biased variance) of x [n], bf16 values.
+inline std::pair<float, float> row_moments(const float* x, std::size_t n_elems) {
+  constexpr int64_t kChunk = 16, L = Lanes::kWidth;
+  const int64_t N = int64_t(n_elems), n = N / L, m = (n + kChunk - 1) / kChunk;
+  int depth = 0;
+  while ((int64_t(1) << depth) < m) ++depth;  // ⌈log2 m⌉
+  std::vector<Lanes> stack(std::size_t(std::max(depth, 1)));
+  for (int64_t i = 0; i < m; ++i) {
+    const int64_t count = std::min(kChunk, n - i * kChunk);
+    float m1[L] = {}, m2[L] = {};
+    for (int64_t j = 0; j < count; ++j) {
+      const float* v = x + (i * kChunk + j) * L;
+      const float c = r(1.0f / r(float(j + 1)));
+      for (int l = 0; l < L; ++l) {
+        const float delta = r(v[l] - m1[l]);
+        m1[l] = r(m1[l] + r(delta * c));
+        m2[l] = r(m2[l] + r(delta * r(v[l] - m1[l])));
+      }
+    }
+    add_moments(count, m1, m2, stack[0]);
+    int64_t mask = i + 1;
+    for (int j = 1; j < depth && (mask & 1) == 0; ++j, mask >>= 1) {
+      add_moments(stack[std::size_t(j - 1)].m0, stack[std::size_t(j - 1)].m1, stack[std::size_t(j - 1)].m2, stack[std::size_t(j)]);
+      stack[std::size_t(j - 1)] = Lanes{};
+    }
+  }
+  for (int j = 1; j < depth; ++j) add_moments(stack[std::size_t(j)].m0, stack[std::size_t(j)].m1, stack[std::size_t(j)].m2, stack[0]);
+  int64_t m0 = 0;
+  float m1 = 0, m2 = 0;
+  for (int64_t i = n * L; i < N; ++i) {
+    const float delta = r(x[i] - m1);
+    ++m0;
+    m1 = r(m1 + r(delta / r(float(m0))));
+    m2 = r(m2 + r(delta * r(x[i] - m1)));
+  }
+  for (int l = 0; l < L; ++l) add_moments(n, stack[0].m1[l], stack[0].m2[l], m0, m1, m2);
+  return {m1, r(m2 / r(float(N)))};
+}
+
+// Σ load(i) for i < n as torch 1.13's float sum over a contiguous last dimension adds
+// (SumKernel.cpp, AVX2): 8-lane vectors; the vectors in groups of 4 side by side (ILP), the
+// groups summed in a 4-level cascade of 16 groups per level step; leftover vectors into group
+// 0; the 4 partial vectors added left to right; leftover elements summed, then the 8 lanes
+// added to them in order. Equal to torch.sum and .pow(2).mean(-1) on 3,300 + 3,000 rows of 16 to
+// 5,000 elements (tools/probe_torch_bf16.py).
+template <class Load>
+inline float sum_f32(std::size_t n, Load&& load) {
+  constexpr std::size_t L = 8, kIlp = 4, kLevels = 4;
+  const std::size_t vectors = n / L, groups = vectors / kIlp;
+  std::size_t log2_groups = 0;
+  while ((std::size_t(1) << log2_groups) < groups) ++log2_groups;
+  const std::size_t level_power = std::max<std::size_t>(4, log2_groups / kLevels), level_step = std::size_t(1) << level_power;
+  float acc[kLevels][kIlp * L] = {};
+  auto add_group = [&](float* into, std::size_t g) {
+    for (std::size_t k = 0; k < kIlp * L; ++k) into[k] += load(g * kIlp * L + k);
+  };
+  std::size_t g = 0;
+  while (g + level_step <= groups) {
+    for (std::size_t j = 0; j < level_step; ++j) add_group(acc[0], g + j);
+    g += level_step;
+    for (std::size_t j = 1; j < kLevels; ++j) {
+      for (std::size_t k = 0; k < kIlp * L; ++k) {
+        acc[j][k] += acc[j - 1][k];
+        acc[j - 1][k] = 0;
+      }
+      if ((g & ((level_step - 1) << (j * level_power))) != 0) break;
+    }
+  }
+  for (; g < groups; ++g) add_group(acc[0], g);
+  for (std::size_t j = 1; j < kLevels; ++j)
+    for (std::size_t k = 0; k < kIlp * L; ++k) acc[0][k] += acc[j][k];
+  float* part = acc[0];  // 4 vectors of 8 lanes
+  for (std::size_t v = groups * kIlp; v < vectors; ++v)
+    for (std::size_t l = 0; l < L; ++l) part[l] += load(v * L + l);
+  for (std::size_t k = 1; k < kIlp; ++k)
+    for (std::size_t l = 0; l < L; ++l) part[l] += part[k * L + l];
+  float total = 0;
+  for (std::size_t i = vectors * L; i < n; ++i) total += load(i);
+  for (std::size_t l = 0; l < L; ++l) total += part[l];
+  return total;
+}
+
+// e^x as torch 1.13's float kernels compute it (Sleef's expf, u10 variant, with FMA): the same
+// reduction and polynomial as exp_canonical, but q = rint(x·log2 e) and the polynomial in
+// Horner's order. Equal to torch.exp on 100,000 of 100,000 values (tools/probe_torch_bf16.py).
+inline float exp_sleef(float x) {
+  if (x < -104.0f) return 0.0f;
+  if (x > 100.0f) return INFINITY;
+  const int32_t q = int32_t(std::nearbyint(x * math_detail::kLog2e));
+  const float qf = float(q);
+  float s = std::fma(qf, math_detail::kLn2Hi, x);
+  s = std::fma(qf, math_detail::kLn2Lo, s);
+  float u = math_detail::kP5;
+  for (float c : {math_detail::kP4, math_detail::kP3, math_detail::kP2, math_detail::kP1, math_detail::kP0}) u = std::fma(u, s, c);
+  u = 1.0f + std::fma(s * s, u, s);
+  return math_detail::scale_by_pow2(u, q);
+}
+
+// torch.softmax(x, dim=-1, dtype=float32) of one row of `total` scores of which only the n at
+// `positions` (ascending) are visible (the others are masked: exp gives exactly 0). e = exp(x −
+// max); the sum runs in torch's vector order — 8 lanes (AVX2), lane = position mod 8, lanes then
+// folded 4-2-1 (a row shorter than 8: left to right) — and p = e · (1 / sum).
+inline void softmax_row(float* x, int n, const int* positions, int total) {
+  if (n == 0) return;
+  float max_score = -INFINITY;
+  for (int i = 0; i < n; ++i) max_score = std::max(max_score, x[i]);
+  float lane[8] = {};
+  for (int i = 0; i < n; ++i) {
+    x[i] = exp_sleef(x[i] - max_score);
+    lane[positions[i] % 8] += x[i];
+  }
+  float sum = lane[0];
+  if (total < 8) {
+    for (int l = 1; l < total; ++l) sum += lane[l];
+  } else {
+    for (int width = 4; width >= 1; width /= 2)
+      for (int l = 0; l < width; ++l) lane[l] += lane[l + width];
+    sum = lane[0];
+  }
+  const float inv = 1.0f / sum;
+  for (int i = 0; i < n; ++i) x[i] = x[i] * inv;
+}
+
+}  // namespace torch113
+
+inline void layer_norm_torch113_bf16(float* x, const float* weight, const float* bias, std::size_t n, float eps) {
+  using torch113::r;
+  const auto [mean, var] = torch113::row_moments(x, n);
+  const float rstd = r(1.0f / r(std::sqrt(r(var + eps))));
+  const float shift = r(-rstd * mean);
+  for (std::size_t i = 0; i < n; ++i) x[i] = r(((x[i] * rstd) + shift) * weight[i] + bias[i]);
+}
+
+T5GEMMA2_NAMESPACE_END
