@@ -11,6 +11,15 @@
 // (cap 50) are matched only without it. attention_shape() therefore leaves `softcap` unset; the
 // field stays for callers who want Gemma-2-style capping on purpose.
 //
+// The five key types, from the model's view down to the kernel's:
+//   KeyValues      k, v [K, n_kv·d] as projected (layers.hpp), optionally stored as bf16
+//   KeyValueBlock  a range of rows of one KeyValues; a call's key list is blocks end to end
+//   SelfKeys       the decoder's self blocks in chronological order + their positions (decoder.hpp)
+//   KeyInterval    [begin, end) of key indices in that list: what a query row sees (masks.hpp)
+//   KeySpan        what a kernel reads: a run of visible key rows of ONE kv head (ops/scalar.hpp)
+// The plain version of this file, one query and one head at a time with a visibility predicate:
+// textbook.hpp: attention.
+//
 // Which keys row t sees comes as a few intervals of key indices (masks.hpp: the encoder window,
 // the causal/decoder window, padding runs), never as a dense [queries, keys] mask: a sliding
 // layer costs O(S·W) and no O(S²) buffer exists. Keys come in one or more blocks laid end to

@@ -21,11 +21,11 @@
 T5GEMMA2_NAMESPACE_BEGIN
 
 struct KeyValues {
-  Tensor k;  // [K, n_kv·d]
-  Tensor v;  // [K, n_kv·d]
+  Tensor k{};  // [K, n_kv·d]
+  Tensor v{};  // [K, n_kv·d]
   // The same rounded to bf16 instead (to_bf16_storage: the decoder's cross K/V on request);
   // k and v are then empty.
-  Bf16Tensor k_bf16, v_bf16;
+  Bf16Tensor k_bf16{}, v_bf16{};
   bool bf16 = false;
 
   KeyValueBlock block() const {
