@@ -4,7 +4,7 @@
 //   BM_Decode32<W>     32 greedy steps with the KV cache after a 512-token encode
 //                      (encode excluded)                                      -> tokens/s
 //   BM_Vision<W>       SigLIP (896², 4096 patches) + projector, one image     -> seconds
-//   BM_1b_*            the 1b-1b preset, bf16 weights
+//   BM_1b_*, BM_4b_*   the 1b-1b and 4b-4b presets, bf16 weights (4b: ~14 GiB, run it alone)
 //   BM_*Long*          8K/32K (and, on request, 128K) inputs: see "long inputs" below
 // Models are built once, outside the timed region. Rooflines are probed in the same process:
 //   FLOP/s ÷ peak_FLOP/s  = fraction of the register-only FMA peak over the threads used
@@ -312,10 +312,10 @@ BENCHMARK(BM_Decode32_HfBf16)->Unit(benchmark::kMillisecond)->Iterations(3)->Use
 
 // SigLIP + projector on one 896² image (the pixels do not matter for the timing).
 template <class W>
-void BM_Vision(benchmark::State& state) {
+void vision(benchmark::State& state, const std::string& preset) {
   set_num_threads(threads());
   const Rooflines& roof = rooflines();
-  const auto& m = model<W>("270m-270m", true);
+  const auto& m = model<W>(preset, true);
   const VisionConfig& v = m.config().vision;
   Tensor pixels(3, v.image_size * v.image_size);
   for (std::size_t i = 0; i < pixels.data.size(); ++i) pixels.data[i] = float(int(i % 511) - 255) / 255.0f;
@@ -329,6 +329,8 @@ void BM_Vision(benchmark::State& state) {
   state.counters["peak_RSS_GiB"] = peak_rss_gib();
   state.SetLabel(run_label(weight_type_name<W>()));
 }
+template <class W>
+void BM_Vision(benchmark::State& state) { vision<W>(state, "270m-270m"); }
 BENCHMARK_TEMPLATE(BM_Vision, float)->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_Vision, bf16_t)->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
 
@@ -465,5 +467,15 @@ void BM_1b_Encode512(benchmark::State& state) { encode<bf16_t>(state, "1b-1b"); 
 void BM_1b_Decode32(benchmark::State& state) { decode<bf16_t>(state, "1b-1b"); }
 BENCHMARK(BM_1b_Encode512)->Unit(benchmark::kMillisecond)->Iterations(2)->UseRealTime();
 BENCHMARK(BM_1b_Decode32)->Unit(benchmark::kMillisecond)->Iterations(2)->UseRealTime();
+void BM_1b_Vision(benchmark::State& state) { vision<bf16_t>(state, "1b-1b"); }
+BENCHMARK(BM_1b_Vision)->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
+
+// The 4b-4b preset, bf16 weights (~14 GiB resident: run these alone, --benchmark_filter=BM_4b_).
+void BM_4b_Encode512(benchmark::State& state) { encode<bf16_t>(state, "4b-4b"); }
+void BM_4b_Decode32(benchmark::State& state) { decode<bf16_t>(state, "4b-4b"); }
+void BM_4b_Vision(benchmark::State& state) { vision<bf16_t>(state, "4b-4b"); }
+BENCHMARK(BM_4b_Encode512)->Unit(benchmark::kMillisecond)->Iterations(2)->UseRealTime();
+BENCHMARK(BM_4b_Decode32)->Unit(benchmark::kMillisecond)->Iterations(2)->UseRealTime();
+BENCHMARK(BM_4b_Vision)->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
 
 }  // namespace

@@ -75,3 +75,22 @@ TEST_CASE("Gemma 3 style config keys (rope_theta, rope_local_base_freq, rope_sca
                                         LayerType::kSliding, LayerType::kSliding, LayerType::kFull};
   CHECK(c.decoder.layer_types == expected);
 }
+
+TEST_CASE("a 4b config that differs from what we implement fails naming the key, not as another model") {
+  const nlohmann::json base = nlohmann::json::parse(read_text_file(test_data("configs/4b-4b/config.json")));
+  const auto with = [&](const nlohmann::json::json_pointer& at, const nlohmann::json& value) {
+    nlohmann::json j = base;
+    j[at] = value;
+    return j.dump();
+  };
+  using P = nlohmann::json::json_pointer;
+  REQUIRE_ERROR_MENTIONS(parse_model_config(with(P("/decoder/hidden_activation"), "gelu")), "decoder.hidden_activation", "gelu_pytorch_tanh");
+  REQUIRE_ERROR_MENTIONS(parse_model_config(with(P("/encoder/text_config/attention_bias"), true)),
+                         "encoder.text_config.attention_bias", "true");
+  REQUIRE_ERROR_MENTIONS(parse_model_config(with(P("/encoder/vision_config/hidden_act"), "relu")), "encoder.vision_config.hidden_act");
+  REQUIRE_ERROR_MENTIONS(parse_model_config(with(P("/encoder/vision_config/vision_use_head"), true)),
+                         "encoder.vision_config.vision_use_head");
+  // A real 4b of other sizes parses (RuntimeDims runs it as it is), but the 4b preset names the key.
+  const ModelConfig wider = parse_model_config(with(P("/decoder/intermediate_size"), 10752));
+  REQUIRE_ERROR_MENTIONS(Preset4b::from_config(wider), "decoder.intermediate_size", "10752", "10240");
+}

@@ -17,6 +17,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "t5gemma2/safetensors.hpp"
@@ -122,7 +123,9 @@ class Checkpoint {
   WeightMatrix<W> matrix(const std::string& name, int rows, int cols) {
     const TensorEntry* t = take(name, {rows, cols});
     if (!t) return {};
-    return WeightMatrix<W>{as<W>(*t), rows, cols};
+    const W* data = as<W>(*t);
+    release_generated(t);
+    return WeightMatrix<W>{data, rows, cols};
   }
 
   // Same, for a tensor of any rank flattened into [rows, cols] (e.g. a conv kernel).
@@ -130,7 +133,9 @@ class Checkpoint {
   WeightMatrix<W> matrix_from(const std::string& name, const std::vector<int64_t>& shape, int rows, int cols) {
     const TensorEntry* t = take(name, shape);
     if (!t) return {};
-    return WeightMatrix<W>{as<W>(*t), rows, cols};
+    const W* data = as<W>(*t);
+    release_generated(t);
+    return WeightMatrix<W>{data, rows, cols};
   }
 
   // A matrix stored [in, out] in the file (used as x · M, e.g. mm_input_projection_weight),
@@ -145,6 +150,7 @@ class Checkpoint {
       for (int c = 0; c < file_cols; ++c)
         (*buf)[std::size_t(c) * std::size_t(file_rows) + std::size_t(r)] = weight_from_f32<W>(f[std::size_t(r) * std::size_t(file_cols) + std::size_t(c)]);
     owned_.push_back(buf);
+    release_generated(t);
     return WeightMatrix<W>{buf->data(), file_cols, file_rows};
   }
 
@@ -152,7 +158,22 @@ class Checkpoint {
   WeightVector vector(const std::string& name, std::vector<int64_t> shape) {
     const TensorEntry* t = take(name, shape);
     if (!t) return WeightVector(std::size_t(shape_numel(shape)), 0.0f);
-    return to_f32_vector(*t);
+    WeightVector v = to_f32_vector(*t);
+    release_generated(t);
+    return v;
+  }
+
+  // True when tensors are generated on request (synthetic weights), not read from files.
+  bool generates() const { return bool(generate_); }
+
+  // True when every tensor of the files is stored as W's dtype (weights then map zero-copy
+  // instead of being converted into memory of our own).
+  template <class W>
+  bool stores_only() const {
+    if (generate_) return false;
+    for (const auto& [name, t] : by_name_)
+      if (t->dtype != (std::is_same_v<W, float> ? DType::F32 : DType::BF16)) return false;
+    return true;
   }
 
   // Throws one Error naming the missing and the unexpected tensors (the first kListedNames of
@@ -204,8 +225,10 @@ class Checkpoint {
   const W* as(const TensorEntry& t) {
     const bool same_type = (std::is_same_v<W, float> && t.dtype == DType::F32) ||
                            (std::is_same_v<W, bf16_t> && t.dtype == DType::BF16);
-    if (same_type && reinterpret_cast<std::uintptr_t>(t.data) % alignof(W) == 0)
+    if (same_type && reinterpret_cast<std::uintptr_t>(t.data) % alignof(W) == 0) {
+      keep_generated(&t);  // a generated f32 tensor used as it is: it becomes the weight
       return reinterpret_cast<const W*>(t.data);
+    }
     const std::vector<float> f = to_f32_vector(t);
     auto buf = std::make_shared<std::vector<W>>(f.size());
     for (std::size_t i = 0; i < f.size(); ++i) (*buf)[i] = weight_from_f32<W>(f[i]);
@@ -213,9 +236,12 @@ class Checkpoint {
     return buf->data();
   }
 
+  // A generated tensor's f32 values live until the weight made from them exists: then
+  // release_generated frees them (converted to bf16, or copied into a vector) or keep_generated
+  // keeps them as the weight itself (f32). So a bf16 model never holds a second copy in f32 —
+  // at most the one tensor being converted.
   const TensorEntry* generated(const std::string& name, const std::vector<int64_t>& shape) {
     auto values = std::make_shared<std::vector<float>>(generate_(name, shape));
-    owned_.push_back(values);
     TensorEntry t;
     t.name = name;
     t.dtype = DType::F32;
@@ -224,12 +250,26 @@ class Checkpoint {
     t.nbytes = values->size() * sizeof(float);
     t.file = "<generated>";
     generated_entries_.push_back(std::move(t));
+    generated_values_[&generated_entries_.back()] = std::move(values);
     return &generated_entries_.back();
+  }
+  void keep_generated(const TensorEntry* t) {
+    auto it = generated_values_.find(t);
+    if (it == generated_values_.end()) return;
+    owned_.push_back(std::move(it->second));
+    generated_values_.erase(it);
+  }
+  void release_generated(const TensorEntry* t) {
+    auto it = generated_values_.find(t);
+    if (it == generated_values_.end()) return;
+    generated_values_.erase(it);
+    const_cast<TensorEntry*>(t)->data = nullptr;  // the entry no longer has values
   }
 
   Generator generate_;
   std::vector<std::string> generated_prefixes_;
   std::deque<TensorEntry> generated_entries_;  // stable addresses
+  std::map<const TensorEntry*, std::shared_ptr<std::vector<float>>> generated_values_;  // not yet used
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::map<std::string, const TensorEntry*> by_name_;
   std::set<std::string> taken_;

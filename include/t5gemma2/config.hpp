@@ -193,7 +193,16 @@ inline RopeParams parse_rope_entry(const Reader& r) {
   return p;
 }
 
+// A setting implemented for one value only: absent or that value, else an error naming the key —
+// a checkpoint whose config asks for something else must not run as a different model.
+inline void require_value(const Reader& r, const std::string& k, const nlohmann::json& supported, const char* why) {
+  if (!r.has(k) || r.at(k) == supported) return;
+  throw Error("config.json: '" + r.key(k) + "' = " + r.at(k).dump() + " is not supported (only " + supported.dump() + ": " + why + ")");
+}
+
 inline TextConfig parse_text(const Reader& r) {
+  require_value(r, "hidden_activation", "gelu_pytorch_tanh", "the MLP's GELU is the tanh approximation");
+  require_value(r, "attention_bias", false, "the attention projections have no biases");
   TextConfig c;
   c.vocab_size = r.integer("vocab_size", kMaxVocab);
   c.hidden_size = r.integer("hidden_size", kMaxWidth);
@@ -272,6 +281,8 @@ inline TextConfig parse_text(const Reader& r) {
 }
 
 inline VisionConfig parse_vision(const Reader& r) {
+  require_value(r, "hidden_act", "gelu_pytorch_tanh", "SigLIP's MLP GELU is the tanh approximation");
+  require_value(r, "vision_use_head", false, "T5Gemma 2 reads SigLIP's last hidden state, without its pooling head");
   VisionConfig v;
   v.hidden_size = r.integer("hidden_size", kMaxWidth);
   v.intermediate_size = r.integer("intermediate_size", kMaxIntermediate);

@@ -31,6 +31,7 @@
 #include "t5gemma2/encoder.hpp"
 #include "t5gemma2/precision.hpp"
 #include "t5gemma2/vision.hpp"
+#include "t5gemma2/weight_memory.hpp"
 
 T5GEMMA2_NAMESPACE_BEGIN
 
@@ -68,6 +69,12 @@ class Model {
   template <class OpenCheckpoint>
   Model(OpenLater, ModelConfig config, OpenCheckpoint&& open, ModelParts parts)
       : config_(std::move(config)), dims_(Dims::from_config(config_)), checkpoint_(open()), has_decoder_(parts.decoder) {
+    if (!checkpoint_->template stores_only<W>()) {  // weights of our own: will they fit?
+      const bool vision = parts.vision && config_.vision.hidden_size > 0 && checkpoint_->has_prefix("encoder.vision_tower.");
+      const WeightCount n = weight_count(config_, parts.decoder, vision);
+      check_weights_fit(n.bytes(sizeof(W)), available_memory_bytes(), std::is_same_v<W, float> ? "f32 weights" : "bf16 weights",
+                        n.matrix + n.vector);
+    }
     text_ = load_text_weights<W>(*checkpoint_, config_, parts.decoder);
     has_vision_ = parts.vision && config_.vision.hidden_size > 0 && checkpoint_->has_prefix("encoder.vision_tower.");
     if (has_vision_) vision_ = load_vision_weights<W>(*checkpoint_, config_.vision, config_.encoder.hidden_size);

@@ -15,6 +15,7 @@
 #include "t5gemma2/ops/scalar.hpp"
 #include "t5gemma2/ops/dispatch.hpp"
 #include "t5gemma2/memory.hpp"
+#include "t5gemma2/weight_memory.hpp"
 #include "t5gemma2/norm.hpp"
 #include "t5gemma2/rope.hpp"
 #include "t5gemma2/masks.hpp"
