@@ -122,7 +122,7 @@ TEST_CASE("s4b_f32_6l: 4b-4b dimensions with 6 + 6 layers match HF (f32)") {
 #ifdef T5GEMMA2_4B_TESTS
 using Hf4b = Model<Preset4b, bf16_t, HwyDynamicTarget, HfBf16>;
 
-TEST_CASE("s4b_text_bf16: the 4b-4b preset under hf-bf16 is HF's bf16 run bit for bit; peak RSS <= 16 GiB") {
+TEST_CASE("s4b_text_bf16: the 4b-4b preset under hf-bf16 is HF's bf16 run bit for bit with peak RSS <= 16 GiB") {
   const std::string dir = test_data("full/s4b_text_bf16");
   const Hf4b model(load_model_config(dir), synthetic_checkpoint(0, false));
   const double loaded = status_gib("VmRSS:");
@@ -141,5 +141,17 @@ TEST_CASE("s4b_vision_bf16: the 4b-4b preset with an image under hf-bf16 is HF's
   require_matches(run_vision(model), test_data("full/s4b_vision_bf16/golden.safetensors"), true);
   std::printf("s4b_vision_bf16: peak %.2f GiB\n", status_gib("VmHWM:"));
   CHECK(status_gib("VmHWM:") <= 16.0);
+}
+#endif
+
+#ifdef T5GEMMA2_4B_TESTS
+TEST_CASE("4b-4b encoder-only load (embeddings): resident memory is the encoder's weights") {
+  const ModelConfig c = load_model_config(test_data("full/s4b_text_bf16"));
+  const double before = status_gib("VmRSS:");
+  const Model<Preset4b, bf16_t, HwyDynamicTarget> model(c, synthetic_checkpoint(0, false), ModelParts{.decoder = false, .vision = false});
+  const double grown = status_gib("VmRSS:") - before, want = weight_count(c, false, false).bytes(2) / double(1u << 30);
+  std::printf("4b-4b encoder-only, bf16: resident +%.2f GiB for %.2f GiB of encoder weights\n", grown, want);
+  CHECK(grown < want * 1.05 + 0.1);
+  CHECK(grown > want * 0.95);
 }
 #endif

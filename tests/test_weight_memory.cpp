@@ -38,7 +38,7 @@ TEST_CASE("weight_count equals the tensors a checkpoint holds (tiny_a, without t
   CHECK(encoder.matrix < text.matrix);
 }
 
-TEST_CASE("4b-4b: f32 weights are refused before loading with the memory needed and available; bf16 fits") {
+TEST_CASE("4b-4b: f32 weights are refused before loading with the memory needed and available while bf16 fits") {
   const ModelConfig c = load_model_config(test_data("configs/4b-4b"));
   const WeightCount n = weight_count(c, true, true);
   const double machine = 24.0 * double(1u << 30);  // this project's machines
