@@ -18,7 +18,8 @@
 #include "t5gemma2/dump.hpp"
 #include "t5gemma2/generate.hpp"
 
-extern "C" int stbi_write_png(char const* filename, int w, int h, int comp, const void* data, int stride_in_bytes);
+extern "C" int stbi_write_png_to_func(void (*func)(void* context, void* data, int size), void* context, int w, int h, int comp,
+                                      const void* data, int stride_in_bytes);
 
 namespace t5gemma2_cli {
 
@@ -43,7 +44,10 @@ inline void write_heat_map(const std::string& path, const t5gemma2::Tensor& prob
         px[2] = uint8_t(std::lround(255 - t * (255 - 107)));
       }
     }
-  if (!stbi_write_png(path.c_str(), w, h, 3, rgb.data(), w * 3)) throw t5gemma2::Error(path + ": cannot write PNG");
+  std::string png;  // encoded in memory, then written whole or not at all
+  const auto append = [](void* context, void* data, int size) { static_cast<std::string*>(context)->append(static_cast<char*>(data), std::size_t(size)); };
+  if (!stbi_write_png_to_func(append, &png, w, h, 3, rgb.data(), w * 3)) throw t5gemma2::Error(path + ": cannot encode PNG");
+  t5gemma2::write_file_atomically(path, png);
 }
 
 // Sample 0 of `in`: its encoder layers and, teacher-forced on `decoder_ids`, its decoder layers

@@ -5,10 +5,12 @@
 // regular files (a pipe or /dev/zero would never end) of bounded size.
 #pragma once
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <new>
 #include <cstdlib>
@@ -17,6 +19,7 @@
 #include <vector>
 
 #include "t5gemma2/file_io.hpp"
+#include "t5gemma2/progress.hpp"
 
 namespace t5gemma2_cli {
 
@@ -78,13 +81,44 @@ inline std::vector<std::string> read_prompt_file(const std::string& path, bool w
 template <class Fn>
 int run_reporting_errors(const char* tool, int failure, Fn&& work) {
   try {
-    return work();
+    const int status = work();
+    // Output that never arrived is a failure: stdout on a full disk or a closed pipe.
+    if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+      std::fprintf(stderr, "%s: error: cannot write to standard output (%s)\n", tool, std::strerror(errno));
+      return failure;
+    }
+    return status;
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "%s: error: out of memory: the model and inputs need more memory than this process may use\n", tool);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: error: %s\n", tool, e.what());
   }
   return failure;
+}
+
+// "12.3s" or "4m05s".
+inline std::string duration(double s) {
+  char buf[32];
+  if (s < 60) std::snprintf(buf, sizeof buf, "%.1fs", s);
+  else std::snprintf(buf, sizeof buf, "%dm%02ds", int(s) / 60, int(s) % 60);
+  return buf;
+}
+
+// The text of one progress-bar line for an encode that has run `elapsed` seconds:
+//   encoding [#######.............] 35% | layer 7/18, rows 45056/131072 | 1m02s, ETA 1m55s
+// The rows are those of the current layer (a layer first computes the keys and values of every
+// row, then the rest row chunk by row chunk). No ETA until 1 % of the work is done: an estimate
+// from less would be noise.
+inline std::string progress_line(const t5gemma2::Progress& p, double elapsed) {
+  const double fraction = p.work_total > 0 ? std::clamp(p.work_done / p.work_total, 0.0, 1.0) : 0.0;
+  const int width = 20, filled = int(fraction * width);
+  const std::string eta = fraction >= 0.01 ? duration(elapsed * (1 - fraction) / fraction) : "--";
+  const std::string rows = p.rows_done > 0 ? "rows " + std::to_string(p.rows_done) + "/" + std::to_string(p.rows)
+                                           : "keys and values of " + std::to_string(p.rows) + " rows";
+  char head[96];
+  std::snprintf(head, sizeof head, "] %3d%% | layer %d/%d, ", int(fraction * 100), p.layer + 1, p.layers);
+  return "encoding [" + std::string(std::size_t(filled), '#') + std::string(std::size_t(width - filled), '.') + head + rows + " | " +
+         duration(elapsed) + ", ETA " + eta;
 }
 
 // Refuses prompt `index` (1-based) before tokenizing when its bytes cannot fit `limit` tokens.

@@ -120,6 +120,7 @@ int embed_main(int argc, char** argv) {
     keep_freed_memory();
     select_target(target);
     const ModelConfig c = load_model_config(model_dir);
+    check_takes_images(c, images.size(), "--image");
     const Tokenizer tok = load_tokenizer(model_dir, c);
     std::vector<std::vector<int>> ids;
     std::vector<std::size_t> images_of(prompts.size());
@@ -176,7 +177,7 @@ int embed_main(int argc, char** argv) {
       std::vector<float> flat;
       for (const Tensor& v : vectors) flat.insert(flat.end(), v.data.begin(), v.data.end());
       const std::vector<std::size_t> shape{per_token ? std::size_t(vectors[0].rows) : vectors.size(), std::size_t(H)};
-      xt::dump_npy(out, xt::adapt(flat.data(), flat.size(), xt::no_ownership(), shape));
+      write_file_atomically(out, xt::dump_npy(xt::adapt(flat.data(), flat.size(), xt::no_ownership(), shape)));
     } else {
       SafetensorsWriter w;
       std::vector<float> flat;

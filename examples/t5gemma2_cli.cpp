@@ -130,14 +130,14 @@ class StepNotice {
 };
 
 // The encoder's progress bar on stderr (long prompts): shown once an encode has run for a
-// second; on a terminal one line redrawn a few times a second, otherwise a line per 10 %.
-//   encoding [#######.............] 35% | 45,056/131,072 tokens | layer 7/18 | 1m02s, ETA 1m55s
+// second; on a terminal one line redrawn a few times a second, otherwise a line per 10 %
+// (cli_args.hpp: progress_line).
 class EncodeProgressBar {
  public:
   explicit EncodeProgressBar(int tokens) : tokens_(tokens), start_(Clock::now()), tty_(isatty(fileno(stderr))) {}
   ~EncodeProgressBar() {
     if (shown_)
-      std::fprintf(stderr, "%st5gemma2: encoded %d tokens in %s\n", tty_ ? "\n" : "", tokens_, duration(elapsed()).c_str());
+      std::fprintf(stderr, "%st5gemma2: encoded %d tokens in %s\n", tty_ ? "\n" : "", tokens_, t5gemma2_cli::duration(elapsed()).c_str());
   }
 
   void operator()(const Progress& p) {
@@ -147,24 +147,13 @@ class EncodeProgressBar {
     last_ = t;
     next_tenth_ = std::floor(fraction * 10 + 1) / 10;
     shown_ = true;
-    const int width = 20, filled = int(fraction * width);
-    const std::string eta = fraction > 0 ? duration(t * (1 - fraction) / fraction) : "?";
-    std::fprintf(stderr, "%sencoding [%s%s] %3d%% | %d/%d tokens | layer %d/%d | %s, ETA %s%s", tty_ ? "\r" : "",
-                 std::string(std::size_t(filled), '#').c_str(), std::string(std::size_t(width - filled), '.').c_str(),
-                 int(fraction * 100), p.rows_done, p.rows, p.layer + 1, p.layers, duration(t).c_str(), eta.c_str(),
-                 tty_ ? "\x1b[K" : "\n");
+    std::fprintf(stderr, "%s%s%s", tty_ ? "\r" : "", t5gemma2_cli::progress_line(p, t).c_str(), tty_ ? "\x1b[K" : "\n");
     std::fflush(stderr);
   }
 
  private:
   using Clock = std::chrono::steady_clock;
   double elapsed() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
-  static std::string duration(double s) {
-    char buf[32];
-    if (s < 60) std::snprintf(buf, sizeof buf, "%.1fs", s);
-    else std::snprintf(buf, sizeof buf, "%dm%02ds", int(s) / 60, int(s) % 60);
-    return buf;
-  }
   int tokens_;
   Clock::time_point start_;
   bool tty_;
@@ -283,6 +272,7 @@ template <class W, class Precision>
 int run(const Args& a) {
   // The configuration and the tokenizer first: prompts are checked before the weights load.
   const ModelConfig c = load_model_config(a.model);
+  check_takes_images(c, a.images.size(), "--image");
   const Tokenizer tok = load_tokenizer(a.model, c);
 
   // Tokenize every prompt and check its length before any other work; then assign images to

@@ -35,9 +35,11 @@ void write_npy_dir(const t5gemma2::ArrayMap& arrays, const std::string& dir) {
   for (const auto& [name, a] : arrays) {
     std::vector<std::size_t> shape(a.shape.begin(), a.shape.end());
     const std::string path = dir + "/" + name + ".npy";
-    if (a.dtype == t5gemma2::DType::F32) xt::dump_npy(path, xt::adapt(a.f32.data(), a.f32.size(), xt::no_ownership(), shape));
-    else if (a.dtype == t5gemma2::DType::U8) xt::dump_npy(path, xt::adapt(a.u8.data(), a.u8.size(), xt::no_ownership(), shape));
-    else xt::dump_npy(path, xt::adapt(a.i64.data(), a.i64.size(), xt::no_ownership(), shape));
+    std::string npy;  // the file's bytes; written whole or not at all
+    if (a.dtype == t5gemma2::DType::F32) npy = xt::dump_npy(xt::adapt(a.f32.data(), a.f32.size(), xt::no_ownership(), shape));
+    else if (a.dtype == t5gemma2::DType::U8) npy = xt::dump_npy(xt::adapt(a.u8.data(), a.u8.size(), xt::no_ownership(), shape));
+    else npy = xt::dump_npy(xt::adapt(a.i64.data(), a.i64.size(), xt::no_ownership(), shape));
+    t5gemma2::write_file_atomically(path, npy);
   }
   std::printf("wrote %zu .npy files to %s\n", arrays.size(), dir.c_str());
 }
@@ -116,6 +118,7 @@ int run(const DumpArgs& a) {
   const long long synthetic_seed = a.synthetic_seed;
   const double tolerance = a.tolerance;
   using M = t5gemma2::Model<t5gemma2::RuntimeDims, W, t5gemma2::HwyDynamicTarget, Precision>;
+  t5gemma2::check_takes_images(t5gemma2::load_model_config(model_dir), a.images.size(), "--image");
   const M model = synthetic_seed < 0 ? M(model_dir)
                                      : M(t5gemma2::load_model_config(model_dir),
                                          t5gemma2::synthetic_checkpoint(uint64_t(synthetic_seed), /*with_vision=*/true));

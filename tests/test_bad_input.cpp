@@ -105,6 +105,22 @@ static void write_edited_tiny_a(const std::string& dir,
 
 static void keep(SafetensorsWriter& w, const TensorEntry& t) { w.add(t.name, t.dtype, t.shape, t.data); }
 
+TEST_CASE("shape products and byte counts that wrap around 2^64 are rejected naming the tensor and shape") {
+  // The red team's three: the header looks consistent modulo 2^64 (0 or 8 bytes).
+  TempDir tmp;
+  const std::string f = tmp / "inputs.safetensors";
+  write_raw(f, R"({"text.encoder_input_ids":{"dtype":"I64","shape":[1,2305843009213693952],"data_offsets":[0,0]}})", "");
+  REQUIRE_ERROR_MENTIONS(SafetensorsFile(f), "text.encoder_input_ids", "[1, 2305843009213693952]", "I64", "data section");
+  write_raw(f, R"({"text.encoder_input_ids":{"dtype":"I64","shape":[1,2305843009213693953],"data_offsets":[0,8]}})",
+            std::string(8, '\0'));
+  REQUIRE_ERROR_MENTIONS(SafetensorsFile(f), "text.encoder_input_ids", "[1, 2305843009213693953]", "more than the 8 bytes");
+  write_raw(f, R"({"text.encoder_input_ids":{"dtype":"F32","shape":[1,4611686018427387904],"data_offsets":[0,0]}})", "");
+  REQUIRE_ERROR_MENTIONS(SafetensorsFile(f), "text.encoder_input_ids", "[1, 4611686018427387904]", "F32");
+  // Products that fit are still checked against the offsets.
+  write_raw(f, R"({"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,8]}})", std::string(16, '\0'));
+  REQUIRE_ERROR_MENTIONS(SafetensorsFile(f), "'a'", "needs 16 bytes", "span 8");
+}
+
 TEST_CASE("checkpoints with missing, unexpected, misshapen or mistyped tensors are rejected by name") {
   TempDir tmp;
   const std::string qn = "model.decoder.layers.3.self_attn.q_norm.weight";
@@ -307,4 +323,41 @@ TEST_CASE("names read from a corrupt file are printed escaped and bounded") {
   // JSON escapes put control bytes (a terminal colour sequence here) into a tensor name.
   write_raw(tmp / "x.safetensors", R"({"w\u0001\u001b[31m":{"dtype":"F32","shape":[1],"data_offsets":[0,8]}})", std::string(4, '\0'));
   REQUIRE_ERROR_MENTIONS(SafetensorsFile(tmp / "x.safetensors"), "tensor 'w\\x01\\x1b[31m'");
+}
+
+TEST_CASE("a tokenizer whose bos_piece names no piece is refused when loaded, naming the file and the piece") {
+  std::string proto = read_regular_file(test_data("tokenizer/gemma3.model"), std::size_t(64) << 20, "tokenizer");
+  const std::string field = std::string("\xF2\x02\x05", 3) + "<bos>";  // TrainerSpec field 46 (bos_piece), 5 bytes
+  const std::size_t at = proto.find(field);
+  REQUIRE(at != std::string::npos);
+  proto.replace(at + 3, 5, "<nob>");
+  TempDir tmp;
+  { std::ofstream(tmp / "tokenizer.model", std::ios::binary) << proto; }
+  REQUIRE_ERROR_MENTIONS(Tokenizer(tmp / "tokenizer.model"), "tokenizer.model", "bos_piece '<nob>'", "no BOS token");
+  CHECK_NOTHROW(Tokenizer(test_data("tokenizer/gemma3.model")));
+}
+
+TEST_CASE("a sliding_window wider than any input is accepted, as HF accepts it, and is no window") {
+  const nlohmann::json base = nlohmann::json::parse(read_text_file(test_data("tiny_a/config.json")));
+  const auto model_with_window = [&](int window, const TempDir& dir) {
+    nlohmann::json j = base;
+    j["encoder"]["text_config"]["sliding_window"] = window;
+    j["decoder"]["sliding_window"] = window;
+    std::ofstream(dir / "config.json") << j.dump();
+    fs::copy_file(test_data("tiny_a/model.safetensors"), dir / "model.safetensors");
+    return Model<RuntimeDims, float, ScalarTarget>(dir.path.string());
+  };
+  TempDir huge, wide;
+  const auto m_huge = model_with_window(1 << 30, huge), m_wide = model_with_window(64, wide);  // both wider than 12 tokens
+  CHECK(m_huge.config().encoder.sliding_window == (1 << 30));
+  const std::vector<int> ids{2, 17, 33, 4, 99, 120, 7, 8, 250, 3, 41, 1};
+  const std::vector<uint8_t> valid(ids.size(), 1);
+  const Tensor a = m_huge.encode(ids, valid), b = m_wide.encode(ids, valid);
+  CHECK(a.data == b.data);
+  const std::vector<int> dec{2, 5, 9};
+  CHECK(m_huge.logits(m_huge.decode(dec, a, valid)).data == m_wide.logits(m_wide.decode(dec, b, valid)).data);
+  // Past the bound that keeps window arithmetic in an int, the key is still named.
+  nlohmann::json j = base;
+  j["decoder"]["sliding_window"] = (int64_t(1) << 30) + 1;
+  REQUIRE_ERROR_MENTIONS(parse_model_config(j.dump()), "decoder.sliding_window");
 }

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "cli_args.hpp"
 #include "t5gemma2/config.hpp"
 #include "t5gemma2/safetensors.hpp"
 #include "t5gemma2/tokenizer.hpp"
@@ -269,4 +270,65 @@ TEST_CASE("CLI long inputs: --prompt-file per line or --whole-file, --max-input-
   CHECK(r.out.find("exceed max_position_embeddings = 512") != std::string::npos);
   r = run_cli("--whole-file --prompt x", true);
   CHECK(r.status == 2);
+}
+
+TEST_CASE("output that cannot be written fails the run with a message, and leaves no complete-looking file") {
+  // stdout on a full device: the text is lost, so the exit status says so.
+  const std::string cmd = std::string(T5GEMMA2_CLI) + " --prompt 'reverse: one two three' > /dev/full 2>&1; echo status=$?";
+  FILE* p = popen(("sh -c " + quote(cmd) + " 2>&1").c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::string out;
+  std::array<char, 4096> buf;
+  while (std::size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+  pclose(p);
+  INFO(out);
+  CHECK(out.find("status=1") != std::string::npos);
+  // The message went to stderr (also /dev/full here): check it with stderr kept.
+  const std::string cmd2 = std::string(T5GEMMA2_CLI) + " --prompt 'reverse: one two three' 2>&1 >/dev/full";
+  FILE* q = popen(cmd2.c_str(), "r");
+  REQUIRE(q != nullptr);
+  std::string err;
+  while (std::size_t n = fread(buf.data(), 1, buf.size(), q)) err.append(buf.data(), n);
+  const int status = pclose(q);
+  CHECK(WEXITSTATUS(status) == 1);
+  CHECK(err.find("cannot write to standard output") != std::string::npos);
+  // A file output whose directory does not exist: an error naming it, no file.
+  TempDir tmp;
+  const Run r = run_cli("embed --prompt 'x' --out " + quote(tmp / "missing" / "e.npy"), true);
+  CHECK(r.status == 1);
+  CHECK(r.out.find("e.npy") != std::string::npos);
+  CHECK(!std::filesystem::exists(tmp / "missing" / "e.npy"));
+}
+
+TEST_CASE("a text-only model given --image says it has no vision tower") {
+  TempDir tmp;
+  nlohmann::json c = nlohmann::json::parse(t5gemma2::read_text_file(demo_model("config.json")));
+  c["encoder"].erase("vision_config");
+  std::ofstream(tmp / "config.json") << c.dump();
+  const Run r = run_cli("--model " + quote(tmp.path.string()) + " --image " + quote(demo_model("images/sample_00.png")) +
+                            " --prompt '<start_of_image> describe the image'",
+                        true);
+  INFO(r.out);
+  CHECK(r.status == 1);
+  CHECK(r.out.find("--image: this model has no vision tower") != std::string::npos);
+}
+
+TEST_CASE("the progress line: no ETA before 1 % of the work, and the rows are the current layer's") {
+  t5gemma2::Progress p;
+  p.layer = 11;
+  p.layers = 18;
+  p.rows = 129001;
+  p.rows_done = 0;
+  p.work_total = 1000;
+  p.work_done = 0.001;
+  const std::string first = t5gemma2_cli::progress_line(p, 1.2);
+  INFO(first);
+  CHECK(first.find("ETA --") != std::string::npos);
+  CHECK(first.find("keys and values of 129001 rows") != std::string::npos);
+  p.rows_done = 13312;
+  p.work_done = 400;
+  const std::string later = t5gemma2_cli::progress_line(p, 100.0);
+  INFO(later);
+  CHECK(later.find("40% | layer 12/18, rows 13312/129001") != std::string::npos);
+  CHECK(later.find("ETA 2m30s") != std::string::npos);
 }

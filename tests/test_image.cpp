@@ -118,7 +118,7 @@ TEST_CASE("hostile image files: unsupported formats, bombs and truncations are r
   REQUIRE_ERROR_MENTIONS(decode_image(bytes_of(std::string("\x00\x00\x02\x00\x00\x00\x00\x00", 8)), "x.tga"),
                          "not an image in a supported format");
   // A 16-bit PGM header with no pixels (the stb out-of-bounds read), ASCII PNM.
-  REQUIRE_ERROR_MENTIONS(decode_image(bytes_of("P5\n4 4\n65535\n"), "x.pgm"), "x.pgm", "16-bit");
+  REQUIRE_ERROR_MENTIONS(decode_image(bytes_of("P5\n4 4\n65535\n"), "x.pgm"), "x.pgm", "truncated PNM", "needs 32");
   REQUIRE_ERROR_MENTIONS(decode_image(bytes_of("P3\n1 1\n255\n1 2 3\n"), "a.ppm"), "only binary P5 / P6");
   // Decompression bombs: tiny files declaring 16384 x 16384 pixels.
   const std::vector<uint8_t> gif_bomb = {'G', 'I', 'F', '8', '9', 'a', 0x00, 0x40, 0x00, 0x40, 0x80, 0, 0, 0xff, 0, 0, 0, 0, 0,
@@ -163,4 +163,20 @@ TEST_CASE("only regular files are read as images: directories, pipes and devices
   REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
   REQUIRE_ERROR_MENTIONS(load_image(fifo), "pipe.png", "not a regular file");
   REQUIRE_ERROR_MENTIONS(load_image("/dev/zero"), "/dev/zero", "not a regular file");
+}
+
+TEST_CASE("PGM and PPM of 8 and 16 bits decode to PIL's RGB pixel for pixel (tests/data/pnm_pil)") {
+  int cases = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(test_data("pnm_pil"))) {
+    if (entry.path().extension() != ".pnm") continue;
+    std::string want_path = entry.path().string();
+    want_path.replace(want_path.size() - 4, 4, ".rgb");
+    const std::string want = read_regular_file(want_path, std::size_t(1) << 24, "PIL pixels");
+    const ImageRGB8 img = load_image(entry.path().string());
+    INFO(entry.path().filename().string());
+    REQUIRE(img.pixels.size() == want.size());
+    CHECK(std::equal(img.pixels.begin(), img.pixels.end(), reinterpret_cast<const uint8_t*>(want.data())));
+    ++cases;
+  }
+  CHECK(cases == 20);
 }

@@ -104,6 +104,13 @@ struct ModelConfig {
   }
 };
 
+// Throws when images are given to a model without a vision tower, naming where they came from
+// (a command-line option, say).
+inline void check_takes_images(const ModelConfig& c, std::size_t images, const std::string& given_by) {
+  if (images > 0 && c.vision.hidden_size <= 0)
+    throw Error(given_by + ": this model has no vision tower (its config.json has no encoder.vision_config), so it takes no images");
+}
+
 namespace config_detail {
 
 using json = nlohmann::json;
@@ -118,7 +125,10 @@ inline constexpr int64_t kMaxIntermediate = int64_t(1) << 18;
 inline constexpr int64_t kMaxLayers = 512;
 inline constexpr int64_t kMaxHeads = 1024;
 inline constexpr int64_t kMaxHeadDim = 4096;
-inline constexpr int64_t kMaxPositions = int64_t(1) << 24;     // sliding_window, max_position_embeddings
+// sliding_window and max_position_embeddings: any value HF takes (a window wider than the input
+// is no window); nothing is allocated from them, and 2^30 keeps every window bound q ± W/2 + 1
+// inside an int.
+inline constexpr int64_t kMaxPositions = kMaxConfigInt;
 inline constexpr int64_t kMaxImageSize = 16384;
 inline constexpr int64_t kMaxImageTokens = int64_t(1) << 20;   // patches, mm_tokens_per_image
 

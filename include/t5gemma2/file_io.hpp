@@ -1,4 +1,4 @@
-// t5gemma2 — reading input files safely.
+// t5gemma2 — reading input files safely, and writing output files completely or not at all.
 //
 // Every file the library or its tools read (config.json, generation_config.json, tokenizer.model,
 // images, prompt files; safetensors go through MappedFile, which applies the same rule) must be
@@ -6,9 +6,14 @@
 // a directory gives a bare C++ runtime error. The file is opened non-blocking, checked with
 // fstat, and read whole only if it is no larger than the caller's limit — so memory is bounded
 // before anything is allocated.
+//
+// Outputs (safetensors, .npy, PNG) are written by write_file_atomically: to PATH.partial, checked
+// at every write and at close, then renamed to PATH — a full disk or a closed pipe gives an error
+// naming the file, never a file that looks complete but is not.
 #pragma once
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fcntl.h>
 #include <string>
@@ -18,6 +23,33 @@
 #include "t5gemma2/error.hpp"
 
 T5GEMMA2_NAMESPACE_BEGIN
+
+// Writes bytes to `path` completely or throws Error naming it (nothing is left at `path` then;
+// an older file there stays as it was). A path that exists and is not a regular file (a device,
+// a FIFO) is written in place.
+inline void write_file_atomically(const std::string& path, const void* data, std::size_t n) {
+  struct stat st;
+  const bool special = ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode);  // /dev/null, a FIFO, ...: written in place
+  const std::string partial = special ? path : path + ".partial";
+  std::FILE* f = std::fopen(partial.c_str(), "wb");
+  if (!f) throw Error(path + ": cannot open for writing (" + std::strerror(errno) + ")");
+  const bool written = std::fwrite(data, 1, n, f) == n && std::fflush(f) == 0;
+  const int write_errno = errno;
+  const bool closed = std::fclose(f) == 0;
+  if (!written || !closed) {
+    const int err = !written ? write_errno : errno;
+    if (!special) std::remove(partial.c_str());
+    throw Error(path + ": cannot write (" + std::strerror(err) + ")");
+  }
+  if (!special && std::rename(partial.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    std::remove(partial.c_str());
+    throw Error(path + ": cannot write (" + std::strerror(err) + ")");
+  }
+}
+inline void write_file_atomically(const std::string& path, const std::string& bytes) {
+  write_file_atomically(path, bytes.data(), bytes.size());
+}
 
 // "12.3 MiB" for messages.
 inline std::string byte_count(std::size_t n) {

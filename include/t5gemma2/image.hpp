@@ -109,7 +109,7 @@ inline ImageRGB8 pil_resample_pass(const ImageRGB8& img, int out_size, bool hori
 }
 
 inline ImageRGB8 resize_bilinear_like_pil(const ImageRGB8& src, int out_w, int out_h) {
-  check(out_w > 0 && out_h > 0, "resize: the target size must be positive");
+  check(out_w > 0 && out_h > 0, "resize: the target size must be positive (a model without a vision tower has none)");
   ImageRGB8 img = src;
   if (out_w != img.width) img = pil_resample_pass(img, out_w, /*horizontal=*/true);
   if (out_h != img.height) img = pil_resample_pass(img, out_h, /*horizontal=*/false);

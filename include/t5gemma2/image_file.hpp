@@ -2,17 +2,20 @@
 //
 // Decoding is stb_image's (Debian's libstb), but stb is never handed bytes we have not looked
 // at first. probe_image() reads the format's own header:
-//   * only the documented formats pass — PNG, JPEG, BMP, GIF (first frame), binary 8-bit PGM
-//     (P5) / PPM (P6); stb's other decoders (HDR, PSD, TGA, PIC, 16-bit PNM) are never reached;
+//   * only the documented formats pass — PNG, JPEG, BMP, GIF (first frame), binary PGM (P5) /
+//     PPM (P6) of 8 or 16 bits; stb's other decoders (HDR, PSD, TGA, PIC) are never reached;
 //   * the declared size is checked against a pixel budget BEFORE anything is allocated: PIL's
 //     decompression-bomb limit, 89,478,485 pixels (a 40-byte GIF declaring 16384² fails here);
 //   * files that end early are refused instead of decoding into uninitialised pixels: PNG
 //     without its IEND chunk, JPEG without an end-of-image marker, GIF without its trailer byte,
 //     BMP / PNM whose pixel data is shorter than the header says.
-// The decoded image must then have the probed size.
+// The decoded image must then have the probed size. PGM/PPM are decoded here, not by stb, with
+// PIL's conversion to RGB (Pillow 9.4, measured on every sample value of maxvals 1..65535, see
+// decode_pnm) — so that a PNM gives the pixels HF's processor sees.
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <span>
@@ -44,13 +47,16 @@ struct ImageRGB8 {
 
 inline constexpr int64_t kMaxImagePixels = 89'478'485;          // PIL's Image.MAX_IMAGE_PIXELS
 inline constexpr std::size_t kMaxImageFileBytes = std::size_t(256) << 20;
-inline constexpr const char* kImageFormats = "PNG, JPEG, BMP, GIF, binary PGM (P5) or PPM (P6)";
+inline constexpr const char* kImageFormats = "PNG, JPEG, BMP, GIF, binary PGM (P5) or PPM (P6), 8 or 16 bits";
 
 enum class ImageFormat { kPng, kJpeg, kBmp, kGif, kPnm };
 
 struct ImageHeader {
   ImageFormat format;
   int64_t width = 0, height = 0;
+  int pnm_channels = 0;            // PNM: 1 (P5) or 3 (P6)
+  int pnm_maxval = 0;              // PNM: 1..65535 (> 255: two bytes per sample, big-endian)
+  std::size_t pnm_data_offset = 0;  // PNM: where the samples start
 };
 
 // Encoded image bytes (a view: a file's contents are not copied to be looked at).
@@ -143,14 +149,42 @@ inline ImageHeader pnm(Bytes b, const std::string& what) {
     }
   }
   if (v[2] < 1 || v[2] > 65535) bad(what, "PNM maxval must be 1..65535");
-  if (v[2] > 255) bad(what, "16-bit PGM/PPM is not supported (maxval " + std::to_string(v[2]) + ")");
   if (i >= b.size()) bad(what, "truncated PNM header");
   ++i;  // the single whitespace byte before the pixels
-  const int64_t channels = b[1] == '5' ? 1 : 3;
-  if (v[0] > 0 && v[1] > 0 && v[0] * v[1] <= kMaxImagePixels && v[0] * v[1] * channels > int64_t(b.size() - i))
+  const int64_t channels = b[1] == '5' ? 1 : 3, sample_bytes = v[2] > 255 ? 2 : 1;
+  if (v[0] > 0 && v[1] > 0 && v[0] * v[1] <= kMaxImagePixels && v[0] * v[1] * channels * sample_bytes > int64_t(b.size() - i))
     bad(what, "truncated PNM (" + std::to_string(b.size() - i) + " pixel bytes, the header needs " +
-                  std::to_string(v[0] * v[1] * channels) + ")");
-  return {ImageFormat::kPnm, v[0], v[1]};
+                  std::to_string(v[0] * v[1] * channels * sample_bytes) + ")");
+  return {ImageFormat::kPnm, v[0], v[1], int(channels), int(v[2]), i};
+}
+
+// A PGM/PPM's samples as PIL 9.4 converts them to 8-bit RGB (Image.open(f).convert("RGB")),
+// s = min(sample, maxval) (PIL clamps larger samples), round() = to nearest, ties to even:
+//   P6, any maxval             each channel round(s · 255 / maxval)
+//   P5, maxval <= 255 (mode L) round(s · 255 / maxval), replicated to R, G, B
+//   P5, maxval > 255  (mode I) PIL first scales to round(s · 65535 / maxval), then converting
+//                              mode I to RGB clips at 255: min(255, that), replicated
+// (the last is PIL's behaviour, not a good one: a 16-bit PGM is mostly white; it is what the HF
+// processor sees). Exact: the quotients of integers below 2^32 are correctly rounded doubles.
+inline ImageRGB8 decode_pnm(Bytes b, const ImageHeader& h) {
+  ImageRGB8 img;
+  img.width = int(h.width);
+  img.height = int(h.height);
+  img.pixels.resize(std::size_t(h.width) * std::size_t(h.height) * 3);
+  const bool wide = h.pnm_maxval > 255;
+  const double maxval = h.pnm_maxval;
+  const auto sample = [&](std::size_t k) {  // the k-th sample, clamped to maxval
+    const uint32_t v = wide ? (uint32_t(b[h.pnm_data_offset + 2 * k]) << 8) | b[h.pnm_data_offset + 2 * k + 1] : b[h.pnm_data_offset + k];
+    return std::min<uint32_t>(v, uint32_t(h.pnm_maxval));
+  };
+  const auto to_rgb8 = [&](uint32_t s) {
+    if (h.pnm_channels == 1 && wide) return uint8_t(std::min(255.0, std::nearbyint(double(s) * 65535.0 / maxval)));
+    return uint8_t(std::nearbyint(double(s) * 255.0 / maxval));
+  };
+  const std::size_t n = std::size_t(h.width) * std::size_t(h.height);
+  for (std::size_t p = 0; p < n; ++p)
+    for (int c = 0; c < 3; ++c) img.pixels[p * 3 + std::size_t(c)] = to_rgb8(sample(h.pnm_channels == 1 ? p : p * 3 + std::size_t(c)));
+  return img;
 }
 
 }  // namespace image_detail
@@ -181,6 +215,7 @@ inline ImageHeader probe_image(Bytes b, const std::string& what) {
 // Decodes an encoded image held in memory. `what` names it in errors (a path, say).
 inline ImageRGB8 decode_image(Bytes bytes, const std::string& what) {
   const ImageHeader h = probe_image(bytes, what);
+  if (h.format == ImageFormat::kPnm) return image_detail::decode_pnm(bytes, h);
   check(bytes.size() < (std::size_t(1) << 31), [&] { return what + ": image file too large"; });
   int w = 0, ht = 0, comp = 0;
   unsigned char* data = stbi_load_from_memory(bytes.data(), int(bytes.size()), &w, &ht, &comp, 3);

@@ -369,6 +369,12 @@ class SafetensorsFile {
       if (end > data_size)
         throw bad("data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
                   "] out of range: the data section has " + std::to_string(data_size) + " bytes (truncated file?)");
+      // numel · element size must not wrap around 2^64 (a header can make [1, 2^61] of I64 look
+      // like 0 bytes): nothing larger than the data section can be right.
+      if (numel > data_size / dtype_size(t.dtype))
+        throw bad("shape " + shape_string(t.shape) + " of " + dtype_name(t.dtype) + " is " + std::to_string(numel) +
+                  " elements of " + std::to_string(dtype_size(t.dtype)) + " bytes, more than the " + std::to_string(data_size) +
+                  " bytes of the file's data section");
       const uint64_t expected = numel * dtype_size(t.dtype);
       if (end - begin != expected)
         throw bad("shape " + shape_string(t.shape) + " of " + dtype_name(t.dtype) + " needs " +
@@ -444,10 +450,7 @@ class SafetensorsWriter {
 
   void write(const std::string& path) const {
     const std::vector<uint8_t> b = bytes();
-    std::ofstream out(path, std::ios::binary);
-    check(bool(out), [&] { return path + ": cannot open for writing"; });
-    out.write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
-    check(bool(out), [&] { return path + ": write failed"; });
+    write_file_atomically(path, b.data(), b.size());
   }
 
  private:

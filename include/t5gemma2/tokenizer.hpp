@@ -91,6 +91,37 @@ inline std::vector<int> piece_types(const std::string& serialized) {
   return types;
 }
 
+// A string field of the model's TrainerSpec (ModelProto field 2): 45 unk_piece, 46 bos_piece,
+// 47 eos_piece, 48 pad_piece; `fallback` when absent (SentencePiece's defaults).
+inline std::string trainer_string(const std::string& serialized, uint64_t field, std::string fallback) {
+  const uint8_t* p = reinterpret_cast<const uint8_t*>(serialized.data());
+  const uint8_t* end = p + serialized.size();
+  while (p < end) {
+    uint64_t key, len;
+    if (!read_varint(p, end, key)) throw Error("tokenizer: malformed model proto");
+    if ((key >> 3) != 2 || (key & 7) != 2) {
+      if (!skip_field(p, end, key & 7)) throw Error("tokenizer: malformed model proto");
+      continue;
+    }
+    if (!read_varint(p, end, len) || len > uint64_t(end - p)) throw Error("tokenizer: malformed model proto");
+    const uint8_t* q = p;
+    const uint8_t* spec_end = p + len;
+    while (q < spec_end) {
+      uint64_t k, n;
+      if (!read_varint(q, spec_end, k)) throw Error("tokenizer: malformed model proto");
+      if ((k >> 3) == field && (k & 7) == 2) {
+        if (!read_varint(q, spec_end, n) || n > uint64_t(spec_end - q)) throw Error("tokenizer: malformed model proto");
+        fallback.assign(reinterpret_cast<const char*>(q), std::size_t(n));
+        q += n;
+      } else if (!skip_field(q, spec_end, k & 7)) {
+        throw Error("tokenizer: malformed model proto");
+      }
+    }
+    p = spec_end;
+  }
+  return fallback;
+}
+
 }  // namespace tokenizer_detail
 
 inline constexpr std::size_t kMaxTokenizerBytes = std::size_t(256) << 20;
@@ -111,6 +142,11 @@ class Tokenizer {
       if (t == kControl || t == kUserDefined || t == kUnknown) insert_token(sp_->IdToPiece(id), id);
     }
     reindex();
+    // Prompts start with BOS: its piece must exist (SentencePiece's bos_id() is -1 otherwise,
+    // and that -1 would surface far from here as an id outside the vocabulary).
+    if (sp_->bos_id() < 0)
+      throw Error(model_path + ": the tokenizer's bos_piece '" + printable(trainer_string(proto, 46, "<s>")) +
+                  "' names no control piece of its vocabulary, so it has no BOS token");
   }
 
   // Registers (or re-maps) an added token: `text` in the input becomes `id`.
