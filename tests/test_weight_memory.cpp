@@ -100,7 +100,7 @@ TEST_CASE("a sharded bf16 checkpoint maps zero-copy: resident memory grows with 
   const double encoded = status_bytes("VmRSS:") - before;
   INFO("after load " << loaded / (1 << 20) << " MiB, after a 64-token encode " << encoded / (1 << 20) << " MiB; encoder layers "
                      << encoder_layers / (1 << 20) << " MiB, whole file " << weight_count(c, true, true).bytes(2) / (1 << 20) << " MiB");
-  CHECK(loaded < 64.0 * (1 << 20));                        // mapped, not read: only vectors and headers
+  CHECK(loaded < 128.0 * (1 << 20));                       // mapped, not read (the file is 1.5 GiB)
   CHECK(encoded > 0.9 * encoder_layers);                   // the encoder's weights were touched ...
   CHECK(encoded < encoder_layers + 128.0 * (1 << 20));     // ... and little else (64 embedding rows, activations)
   CHECK(E.rows == 64);

@@ -16,7 +16,13 @@ bf16 as torch's default dtype, filled from the f32 synthetic values (round to ne
 .to(bfloat16) rounds), then model.to(torch.bfloat16) for the buffers. check_direct_bf16() proves on a
 1-layer 4b model that this gives every parameter and buffer of model.to(torch.bfloat16).
 
-    LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-pthread OPENBLAS_NUM_THREADS=2 \
+On a CPU with AMX (Sapphire Rapids and later) oneDNN runs bf16 matmuls on AMX tiles, which sum
+in another order than the AVX512-BF16 kernels that the hf-bf16 policy reproduces (and that AMD Zen
+4/5 run): HF's own bf16 bits then depend on the machine. Run with ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16
+there (the manifest records it); measured on this project's Xeon: without it, 9.5 % of the 4b
+encoder output's values equal the AVX512-BF16 run's.
+
+    ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16 LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-pthread OPENBLAS_NUM_THREADS=2 \
     /usr/bin/python3 tools/make_4b_goldens.py --oracle ORACLE_DIR --shared SHARED_DIR --out tests/data/full \
         [--cases check,s4b_bf16,s4b_f32_6l,s1b_vision]   (s4b_bf16 = s4b_text_bf16 + s4b_vision_bf16)
 """
@@ -119,7 +125,8 @@ def write(name, cfg, tensors, desc, extra):
     man = {"case": name, "produced_by": {"script": "tools/make_4b_goldens.py",
                                          "transformers": "v5.0.0 (oracle kit, imported unmodified)",
                                          "torch": torch.__version__, "attn_implementation": "eager", "device": "cpu",
-                                         "torch_num_threads": torch.get_num_threads()},
+                                         "torch_num_threads": torch.get_num_threads(),
+                                         "ONEDNN_MAX_CPU_ISA": os.environ.get("ONEDNN_MAX_CPU_ISA", "(unset)")},
            "weights": "synthetic-weights v1, seed 0 (synthetic_weights.hpp)", "token_ids": mgf.TOKEN_FORMULA,
            "tensors": {k: {"shape": header[k]["shape"], "dtype": header[k]["dtype"], "desc": desc.get(k, "")} for k in header}}
     man.update(extra)

@@ -370,11 +370,10 @@ class SafetensorsFile {
         throw bad("data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
                   "] out of range: the data section has " + std::to_string(data_size) + " bytes (truncated file?)");
       // numel · element size must not wrap around 2^64 (a header can make [1, 2^61] of I64 look
-      // like 0 bytes): nothing larger than the data section can be right.
-      if (numel > data_size / dtype_size(t.dtype))
+      // like 0 bytes and pass the span check below).
+      if (numel > UINT64_MAX / dtype_size(t.dtype))
         throw bad("shape " + shape_string(t.shape) + " of " + dtype_name(t.dtype) + " is " + std::to_string(numel) +
-                  " elements of " + std::to_string(dtype_size(t.dtype)) + " bytes, more than the " + std::to_string(data_size) +
-                  " bytes of the file's data section");
+                  " elements of " + std::to_string(dtype_size(t.dtype)) + " bytes: a byte count beyond 64 bits");
       const uint64_t expected = numel * dtype_size(t.dtype);
       if (end - begin != expected)
         throw bad("shape " + shape_string(t.shape) + " of " + dtype_name(t.dtype) + " needs " +

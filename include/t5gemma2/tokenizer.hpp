@@ -22,6 +22,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "t5gemma2/config.hpp"
@@ -57,68 +58,68 @@ inline bool skip_field(const uint8_t*& p, const uint8_t* end, uint64_t wire) {
   }
 }
 
+[[noreturn]] inline void malformed_proto() { throw Error("tokenizer: malformed model proto"); }
+
+// Calls on_field(number, wire_type, p, end) for each field of the message [p, end), p at the
+// field's value: it returns true when it has read the value (advancing p), false to skip it.
+template <class OnField>
+inline void for_each_field(const uint8_t* p, const uint8_t* end, OnField&& on_field) {
+  while (p < end) {
+    uint64_t key;
+    if (!read_varint(p, end, key)) malformed_proto();
+    if (!on_field(key >> 3, key & 7, p, end) && !skip_field(p, end, key & 7)) malformed_proto();
+  }
+}
+
+// A length-delimited value at p (a string or a nested message): its [begin, end); p moves past it.
+inline std::pair<const uint8_t*, const uint8_t*> length_delimited(const uint8_t*& p, const uint8_t* end) {
+  uint64_t len;
+  if (!read_varint(p, end, len) || len > uint64_t(end - p)) malformed_proto();
+  const uint8_t* begin = p;
+  p += len;
+  return {begin, p};
+}
+
+inline const uint8_t* bytes_of(const std::string& s) { return reinterpret_cast<const uint8_t*>(s.data()); }
+
 // The type of every piece, in id order, from a serialized ModelProto: field 1 holds the pieces
 // (repeated SentencePiece), whose field 3 is the type (NORMAL when absent). The installed
 // libsentencepiece (0.1.97) has no IsUserDefined(), and no generated proto header is shipped.
 inline std::vector<int> piece_types(const std::string& serialized) {
   std::vector<int> types;
-  const uint8_t* p = reinterpret_cast<const uint8_t*>(serialized.data());
-  const uint8_t* end = p + serialized.size();
-  while (p < end) {
-    uint64_t key, len;
-    if (!read_varint(p, end, key)) throw Error("tokenizer: malformed model proto");
-    if ((key >> 3) != 1 || (key & 7) != 2) {
-      if (!skip_field(p, end, key & 7)) throw Error("tokenizer: malformed model proto");
-      continue;
-    }
-    if (!read_varint(p, end, len) || len > uint64_t(end - p)) throw Error("tokenizer: malformed model proto");
-    const uint8_t* q = p;
-    const uint8_t* piece_end = p + len;
-    int type = kNormal;
-    while (q < piece_end) {
-      uint64_t k, v;
-      if (!read_varint(q, piece_end, k)) throw Error("tokenizer: malformed model proto");
-      if ((k >> 3) == 3 && (k & 7) == 0) {
-        if (!read_varint(q, piece_end, v)) throw Error("tokenizer: malformed model proto");
-        type = int(v);
-      } else if (!skip_field(q, piece_end, k & 7)) {
-        throw Error("tokenizer: malformed model proto");
-      }
-    }
-    types.push_back(type);
-    p = piece_end;
-  }
+  for_each_field(bytes_of(serialized), bytes_of(serialized) + serialized.size(),
+                 [&](uint64_t field, uint64_t wire, const uint8_t*& p, const uint8_t* end) {
+                   if (field != 1 || wire != 2) return false;
+                   const auto [piece, piece_end] = length_delimited(p, end);
+                   int type = kNormal;
+                   for_each_field(piece, piece_end, [&](uint64_t f, uint64_t w, const uint8_t*& q, const uint8_t* e) {
+                     uint64_t v;
+                     if (f != 3 || w != 0) return false;
+                     if (!read_varint(q, e, v)) malformed_proto();
+                     type = int(v);
+                     return true;
+                   });
+                   types.push_back(type);
+                   return true;
+                 });
   return types;
 }
 
 // A string field of the model's TrainerSpec (ModelProto field 2): 45 unk_piece, 46 bos_piece,
 // 47 eos_piece, 48 pad_piece; `fallback` when absent (SentencePiece's defaults).
-inline std::string trainer_string(const std::string& serialized, uint64_t field, std::string fallback) {
-  const uint8_t* p = reinterpret_cast<const uint8_t*>(serialized.data());
-  const uint8_t* end = p + serialized.size();
-  while (p < end) {
-    uint64_t key, len;
-    if (!read_varint(p, end, key)) throw Error("tokenizer: malformed model proto");
-    if ((key >> 3) != 2 || (key & 7) != 2) {
-      if (!skip_field(p, end, key & 7)) throw Error("tokenizer: malformed model proto");
-      continue;
-    }
-    if (!read_varint(p, end, len) || len > uint64_t(end - p)) throw Error("tokenizer: malformed model proto");
-    const uint8_t* q = p;
-    const uint8_t* spec_end = p + len;
-    while (q < spec_end) {
-      uint64_t k, n;
-      if (!read_varint(q, spec_end, k)) throw Error("tokenizer: malformed model proto");
-      if ((k >> 3) == field && (k & 7) == 2) {
-        if (!read_varint(q, spec_end, n) || n > uint64_t(spec_end - q)) throw Error("tokenizer: malformed model proto");
-        fallback.assign(reinterpret_cast<const char*>(q), std::size_t(n));
-        q += n;
-      } else if (!skip_field(q, spec_end, k & 7)) {
-        throw Error("tokenizer: malformed model proto");
-      }
-    }
-    p = spec_end;
-  }
+inline std::string trainer_string(const std::string& serialized, uint64_t field_number, std::string fallback) {
+  for_each_field(bytes_of(serialized), bytes_of(serialized) + serialized.size(),
+                 [&](uint64_t field, uint64_t wire, const uint8_t*& p, const uint8_t* end) {
+                   if (field != 2 || wire != 2) return false;
+                   const auto [spec, spec_end] = length_delimited(p, end);
+                   for_each_field(spec, spec_end, [&](uint64_t f, uint64_t w, const uint8_t*& q, const uint8_t* e) {
+                     if (f != field_number || w != 2) return false;
+                     const auto [text, text_end] = length_delimited(q, e);
+                     fallback.assign(reinterpret_cast<const char*>(text), std::size_t(text_end - text));
+                     return true;
+                   });
+                   return true;
+                 });
   return fallback;
 }
 
