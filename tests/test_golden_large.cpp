@@ -18,12 +18,7 @@
 
 using namespace t5gemma2;
 
-static double status_gib(const char* field) {
-  std::ifstream f("/proc/self/status");
-  for (std::string line; std::getline(f, line);)
-    if (line.rfind(field, 0) == 0) return std::stod(line.substr(std::strlen(field))) / (1024.0 * 1024.0);
-  return 0;
-}
+static double status_gib(const char* field) { return status_bytes(field) / double(1u << 30); }
 
 // The s270m_vision golden's image (pixel_values = v / 128, v stored as int16) and inputs.
 struct VisionInputs {

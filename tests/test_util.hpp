@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <filesystem>
 #include <string>
 
@@ -19,6 +21,14 @@ inline std::string two_digits(int i) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "%02d", i);
   return buf;
+}
+
+// A field of /proc/self/status in bytes (VmRSS: resident now, VmHWM: peak).
+inline double status_bytes(const char* field) {
+  std::ifstream f("/proc/self/status");
+  for (std::string line; std::getline(f, line);)
+    if (line.rfind(field, 0) == 0) return std::stod(line.substr(std::strlen(field))) * 1024.0;
+  return 0;
 }
 
 // A fresh temporary directory, removed at scope exit.

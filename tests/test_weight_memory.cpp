@@ -14,14 +14,6 @@
 
 using namespace t5gemma2;
 
-// A field of /proc/self/status in bytes (VmRSS: resident now).
-static double status_bytes(const char* field) {
-  std::ifstream f("/proc/self/status");
-  for (std::string line; std::getline(f, line);)
-    if (line.rfind(field, 0) == 0) return std::stod(line.substr(std::strlen(field))) * 1024.0;
-  return 0;
-}
-
 TEST_CASE("weight_count equals the tensors a checkpoint holds (tiny_a, without tied copies)") {
   const ModelConfig c = load_model_config(test_data("tiny_a"));
   const SafetensorsFile f(test_data("tiny_a/model.safetensors"));

@@ -163,9 +163,6 @@ class Checkpoint {
     return v;
   }
 
-  // True when tensors are generated on request (synthetic weights), not read from files.
-  bool generates() const { return bool(generate_); }
-
   // True when every tensor of the files is stored as W's dtype (weights then map zero-copy
   // instead of being converted into memory of our own).
   template <class W>

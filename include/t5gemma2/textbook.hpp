@@ -73,8 +73,8 @@ inline void rope(float* v, const std::vector<float>& inv_freq, int position) {
   }
 }
 
-// The RoPE table of a layer: sliding layers use rope_local (θ = 10⁴), full layers rope_global
-// (θ = 10⁶, positions scaled by 1/8).
+// The RoPE table of a layer: sliding layers use rope_local (θ = 10⁴ in the released configs),
+// full layers rope_global (θ = 10⁶, inv_freq divided by the linear factor 8); both from config.json.
 inline std::vector<float> rope_of_layer(const TextConfig& c, LayerType type) {
   return rope_inv_freq(type == LayerType::kSliding ? c.rope_local : c.rope_global, c.head_dim);
 }
@@ -121,8 +121,8 @@ inline Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, Visib
   return out;
 }
 
-// q = RoPE(q_norm(x̂ Wqᵀ)), k = RoPE(k_norm(x̂ Wkᵀ)), v = x̂ Wvᵀ for rows at `positions`
-// (no positions: the decoder's cross keys, which carry no RoPE).
+// q = RoPE(q_norm(x̂ Wqᵀ)), k = RoPE(k_norm(x̂ Wkᵀ)), v = x̂ Wvᵀ for rows at `positions` (the
+// decoder's cross keys carry no RoPE: cross_keys_values below).
 struct QKV {
   Tensor q, k, v;  // [T, n_h·d], [T, n_kv·d], [T, n_kv·d]
 };

@@ -13,6 +13,7 @@
 
 #include "t5gemma2/config.hpp"
 #include "t5gemma2/error.hpp"
+#include "t5gemma2/file_io.hpp"
 
 T5GEMMA2_NAMESPACE_BEGIN
 
@@ -59,18 +60,12 @@ inline double available_memory_bytes() {
   return kib * 1024.0;
 }
 
-inline std::string gib(double bytes) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f GiB", bytes / double(1u << 30));
-  return buf;
-}
-
 // Throws when `needed` bytes of weights we must hold ourselves exceed `available` (0: unknown,
 // no check). `what` says which weights ("f32 weights", ...).
 inline void check_weights_fit(double needed, double available, const std::string& what, int64_t parameters) {
   if (available <= 0 || needed <= available) return;
-  throw Error("the model's " + what + " need " + gib(needed) + " of memory (" + std::to_string(parameters) +
-              " parameters) but this machine has " + gib(available) +
+  throw Error("the model's " + what + " need " + byte_count(std::size_t(needed)) + " of memory (" + std::to_string(parameters) +
+              " parameters) but this machine has " + byte_count(std::size_t(available)) +
               " available: load it with bf16 weights (Model<..., bf16_t, ...>; CLI: --precision bf16-weights or "
               "hf-bf16), from a bf16 checkpoint if you have one (mapped, not copied)");
 }
