@@ -6,6 +6,7 @@
 // within a few bf16 steps (kBf16RelTol · max(1, max|ref|)). Exact equality everywhere is not
 // possible: oneDNN's bf16 GEMM sums in its own order, and a sum that lands next to a bf16
 // rounding boundary rounds the other way (docs/numerics.md, "HF bf16 parity").
+#include <cmath>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -118,5 +119,56 @@ TEST_CASE("hf-bf16: every SIMD target gives the scalar reference's bits") {
       }
     }
     select_target("best");
+  }
+}
+
+// SigLIP's LayerNorm as torch 1.13 runs it on bf16 rows, its last step a fused multiply-add
+// (hf_bf16/torch113.hpp): the 25 of 20,000 random rows of 1,152 on which fusing changes a bf16
+// output (tools/make_layer_norm_golden.py), torch's outputs bit for bit. The full-size SigLIP
+// showed it first: 3 of 4.7 M values of one layer's norm, spread by 27 layers to most of its output.
+TEST_CASE("hf-bf16: LayerNorm's last step is one fused multiply-add, as in torch 1.13") {
+  const SafetensorsFile g(test_data("bf16/layer_norm/rows.safetensors"));
+  const std::vector<float> x = to_f32_vector(g.get("x")), w = to_f32_vector(g.get("weight")), b = to_f32_vector(g.get("bias")),
+                           y = to_f32_vector(g.get("y"));
+  const std::size_t n = w.size(), rows = x.size() / n;
+  REQUIRE(rows == 25);
+  std::size_t differ = 0, differ_unfused = 0;
+  for (std::size_t r = 0; r < rows; ++r) {
+    std::vector<float> ours(x.begin() + long(r * n), x.begin() + long((r + 1) * n));
+    layer_norm_torch113_bf16(ours.data(), w.data(), b.data(), n, 1e-6f);
+    // the same row with the last step unfused: shows that these rows can tell the two apart
+    const auto [mean, var] = torch113::row_moments(&x[r * n], n);
+    const float rstd = round_to_bf16(1.0f / round_to_bf16(std::sqrt(round_to_bf16(var + 1e-6f))));
+    const float shift = round_to_bf16(-rstd * mean);
+    for (std::size_t i = 0; i < n; ++i) {
+      const float product = (x[r * n + i] * rstd + shift) * w[i];  // rounded to f32 before the add
+      differ += ours[i] != y[r * n + i];
+      differ_unfused += round_to_bf16(product + b[i]) != y[r * n + i];
+    }
+  }
+  CHECK(differ == 0);
+  CHECK(differ_unfused >= rows);
+}
+
+// The projector's RMSNorm sums each pooled token's squares along a strided dimension
+// (torch113.hpp: sum_f32_strided): torch 1.13's means of T = 4, 16, 40 and 256 random bf16
+// tokens of 1,152 (tools/make_strided_mean_golden.py; every branch: groups of 32 and of 4,
+// row_sum for the rest), bit for bit. The contiguous order (sum_f32) gives other means on each.
+TEST_CASE("hf-bf16: the projector norm's means follow torch's strided reduction order") {
+  const SafetensorsFile g(test_data("bf16/strided_mean/means.safetensors"));
+  for (const std::size_t tokens : {4, 16, 40, 256}) {
+    const std::vector<float> x = to_f32_vector(g.get("tokens" + std::to_string(tokens)));
+    const std::vector<float> want = to_f32_vector(g.get("mean" + std::to_string(tokens)));
+    const std::size_t n = x.size() / tokens;
+    REQUIRE(want.size() == tokens);
+    std::size_t differ = 0, differ_contiguous = 0;
+    for (std::size_t j = 0; j < tokens; ++j) {
+      const auto square = [&](std::size_t i) { return x[j * n + i] * x[j * n + i]; };
+      differ += torch113::sum_f32_strided(n, j, tokens, square) / float(n) != want[j];
+      differ_contiguous += torch113::sum_f32(n, square) / float(n) != want[j];
+    }
+    INFO(tokens << " tokens");
+    CHECK(differ == 0);
+    CHECK(differ_contiguous > 0);
   }
 }

@@ -10,6 +10,10 @@ unmodified, eager attention, CPU, torch 1.13 with the oracle's shims), synthetic
   s4b_f32_6l       4b-4b dimensions with 6 + 6 layers (5 sliding, 1 full each) in f32, text:
                    encoder.last_hidden_state, decoder.last_hidden_state, logits (first and last row)
   s1b_vision       1b-1b in f32 on the s270m_vision inputs: as s4b_vision_bf16, f32
+  s270m_vision_bf16_2l  the full-size SigLIP (896², 4,096 patches) with 2 of its 27 layers, the 270m
+                   projector and 1 + 1 text layers, in bfloat16, on the s270m_vision inputs: as
+                   s4b_vision_bf16 (small enough for CI: it checks the patch-embedding convolution's
+                   order and SigLIP's bf16 layer at full size)
 
 The 4b model in bf16 is built directly in bf16 (an f32 build needs ~30 GB): parameters created with
 bf16 as torch's default dtype, filled from the f32 synthetic values (round to nearest even, as
@@ -24,7 +28,7 @@ encoder output's values equal the AVX512-BF16 run's.
 
     ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16 LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-pthread OPENBLAS_NUM_THREADS=2 \
     /usr/bin/python3 tools/make_4b_goldens.py --oracle ORACLE_DIR --shared SHARED_DIR --out tests/data/full \
-        [--cases check,s4b_bf16,s4b_f32_6l,s1b_vision]   (s4b_bf16 = s4b_text_bf16 + s4b_vision_bf16)
+        [--cases check,s4b_bf16,s4b_f32_6l,s1b_vision,s270m_vision_bf16_2l]   (s4b_bf16 = s4b_text_bf16 + s4b_vision_bf16)
 """
 import json
 import os
@@ -207,5 +211,9 @@ for case in args.cases.split(","):
     elif case == "s1b_vision":
         cfg = config("1b-1b")
         vision_case(case, cfg, build(cfg, torch.float32), "1b-1b, f32")
+    elif case == "s270m_vision_bf16_2l":
+        cfg = config("270m-270m", layers=1)
+        cfg.encoder.vision_config.num_hidden_layers = 2
+        vision_case(case, cfg, build(cfg, torch.bfloat16), "270m-270m with 1 + 1 text layers and 2 SigLIP layers, bf16")
     else:
         raise SystemExit(f"unknown case {case}")

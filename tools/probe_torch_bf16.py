@@ -21,6 +21,8 @@ ATen CPU capability AVX2) — each rule is what include/t5gemma2/precision.hpp i
   softmax (f32, last dim) = 8 lanes by position, folded 4-2-1 (n < 8: left to right), * (1/sum)
   sum / mean (f32)        = AVX2 cascade sum (8 lanes, ILP 4, 4 levels of 16): 100 %
   LayerNorm (bf16)        = Welford in bf16 arithmetic (16 lanes), rstd and shift rounded: 100 %
+                            and the last step (x*rstd + shift)*w + b one fused multiply-add
+                            (tools/make_layer_norm_golden.py keeps the rows that show it)
 """
 import math
 

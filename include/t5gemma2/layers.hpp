@@ -76,7 +76,7 @@ inline Tensor output_projection(const Tensor& heads, const AttentionWeights<W>& 
 // h += x (residual connection), elementwise.
 template <class Kernels>
 inline void add_in_place(Tensor& h, const Tensor& x) {
-  Ops<Kernels>::add(x.data.data(), h.data.data(), h.data.size());
+  parallel_elementwise(h.data.size(), 1, [&](std::size_t b, std::size_t e) { Ops<Kernels>::add(x.data.data() + b, h.data.data() + b, e - b); });
 }
 
 // One encoder or decoder layer around its attention: `attend(x̂) -> [T, H]`.

@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "t5gemma2/ops/parallel.hpp"
 #include "t5gemma2/ops/scalar.hpp"
 #include "t5gemma2/tensor.hpp"
 
@@ -23,7 +24,9 @@ inline Tensor geglu_mlp(const Tensor& x, const MlpWeights<W>& w) {
   Tensor gate, up, out;
   Ops<Kernels>::matmul(x, w.gate_proj, gate);  // [T, I]
   Ops<Kernels>::matmul(x, w.up_proj, up);      // [T, I]
-  Ops<Kernels>::gelu_mul(gate.data.data(), up.data.data(), gate.data.size());
+  parallel_elementwise(gate.data.size(), 16, [&](std::size_t b, std::size_t e) {  // gelu(gate) · up
+    Ops<Kernels>::gelu_mul(gate.data.data() + b, up.data.data() + b, e - b);
+  });
   Ops<Kernels>::matmul(gate, w.down_proj, out);  // [T, H]
   return out;
 }

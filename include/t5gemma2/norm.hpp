@@ -8,6 +8,7 @@
 
 #include <cstddef>
 
+#include "t5gemma2/ops/parallel.hpp"
 #include "t5gemma2/ops/scalar.hpp"
 #include "t5gemma2/tensor.hpp"
 
@@ -18,11 +19,13 @@ T5GEMMA2_NAMESPACE_BEGIN
 template <class Kernels>
 inline void rms_norm_in_place(Tensor& x, const WeightVector& weight, float eps) {
   const std::size_t n = weight.size();
-  for (int r = 0; r < x.rows; ++r)
-    for (std::size_t g = 0; g < std::size_t(x.cols) / n; ++g) {
-      float* v = x.row(r) + g * n;
-      Ops<Kernels>::rms_norm(v, weight.data(), n, eps, v);
-    }
+  parallel_for(x.rows, long(x.rows) * x.cols * 4, [&](int r0, int r1) {
+    for (int r = r0; r < r1; ++r)
+      for (std::size_t g = 0; g < std::size_t(x.cols) / n; ++g) {
+        float* v = x.row(r) + g * n;
+        Ops<Kernels>::rms_norm(v, weight.data(), n, eps, v);
+      }
+  });
 }
 
 // Returns a normalised copy of x [R, H].

@@ -10,7 +10,7 @@
 // A policy does not change the layer code: it picks the KERNEL SET the layers run on
 // (PrecisionKernels below). F32 runs the SIMD target's kernels themselves; HfBf16 runs
 // HfBf16Kernels<SimdTarget> (hf_bf16/kernels.hpp, on the emulations of hf_bf16/torch113.hpp).
-// The places where layer code must let a policy in are the three helpers at the end of this
+// The places where layer code must let a policy in are the five helpers at the end of this
 // file; the textbook path (textbook.hpp) has none of this.
 #pragma once
 
@@ -19,6 +19,7 @@
 
 #include "t5gemma2/hf_bf16/kernels.hpp"
 #include "t5gemma2/masks.hpp"
+#include "t5gemma2/norm.hpp"
 #include "t5gemma2/ops/scalar.hpp"
 #include "t5gemma2/tensor.hpp"
 
@@ -54,6 +55,32 @@ inline void matmul_bias(const Tensor& x, const WeightMatrix<W>& w, const WeightV
   } else {
     Ops<Kernels>::matmul(x, w, y);
     for (int r = 0; r < y.rows; ++r) Ops<Kernels>::add(bias.data(), y.row(r), std::size_t(y.cols));
+  }
+}
+
+// SigLIP's patch embedding, a Conv2d with kernel = stride = p, on the unfolded patches
+// [N, C·p·p] (vision.hpp: unfold_patches): under F32 the product y = x · Wᵀ + b; a kernel set
+// that sums the convolution in an order of its own (HfBf16: oneDNN's) provides patch_embedding.
+template <class Kernels, class W>
+inline void patch_embedding(const Tensor& patches, const WeightMatrix<W>& w, const WeightVector& bias, int channels, Tensor& y) {
+  if constexpr (requires { Ops<Kernels>::patch_embedding(patches, w, bias, channels, y); })
+    Ops<Kernels>::patch_embedding(patches, w, bias, channels, y);
+  else
+    matmul_bias<Kernels>(patches, w, bias, y);
+}
+
+// The projector's RMSNorm of the pooled image tokens [T, Hv]. HF normalises them as a transposed
+// view of the pooled [Hv, T] grid, so PyTorch sums each token's squares along a strided
+// dimension, in an order of its own: a kernel set that follows PyTorch's orders (HfBf16)
+// provides rms_norm_strided; under F32 it is the plain row norm (norm.hpp: rms_norm_in_place).
+template <class Kernels>
+inline void rms_norm_pooled_tokens(Tensor& pooled, const WeightVector& weight, float eps) {
+  if constexpr (requires { Ops<Kernels>::rms_norm_strided(pooled.row(0), weight.data(), weight.size(), eps, 0, 1, pooled.row(0)); }) {
+    for (int t = 0; t < pooled.rows; ++t)
+      Ops<Kernels>::rms_norm_strided(pooled.row(t), weight.data(), weight.size(), eps, std::size_t(t), std::size_t(pooled.rows),
+                                     pooled.row(t));
+  } else {
+    rms_norm_in_place<Kernels>(pooled, weight, eps);
   }
 }
 

@@ -115,9 +115,11 @@ inline VisionWeights<W> load_vision_weights(Checkpoint& ckpt, const VisionConfig
 // and (biased) variance in the canonical order, two passes (Ops<Kernels>::layer_norm).
 template <class Kernels>
 inline void layer_norm_rows(Tensor& x, const LayerNormWeights& w, float eps) {
-  std::vector<float> centered(std::size_t(x.cols));
-  for (int r = 0; r < x.rows; ++r)
-    Ops<Kernels>::layer_norm(x.row(r), w.weight.data(), w.bias.data(), std::size_t(x.cols), eps, centered.data());
+  parallel_for(x.rows, long(x.rows) * x.cols * 8, [&](int r0, int r1) {
+    std::vector<float> centered(std::size_t(x.cols));
+    for (int r = r0; r < r1; ++r)
+      Ops<Kernels>::layer_norm(x.row(r), w.weight.data(), w.bias.data(), std::size_t(x.cols), eps, centered.data());
+  });
 }
 
 // y = x · Wᵀ + b.  x [R, in] -> [R, out]
@@ -162,7 +164,9 @@ inline Tensor vision_self_attention(const Tensor& x_hat, const VisionLayerWeight
 template <class Kernels, class W>
 inline Tensor vision_tower(const Tensor& pixels, const VisionWeights<W>& w, const VisionConfig& c) {
   const float eps = float(c.layer_norm_eps);
-  Tensor h = linear<Kernels>(unfold_patches(pixels, c.image_size, c.patch_size), w.patch_embedding);  // [N, Hv]
+  Tensor h;  // [N, Hv]
+  patch_embedding<Kernels>(unfold_patches(pixels, c.image_size, c.patch_size), w.patch_embedding.weight, w.patch_embedding.bias,
+                           c.num_channels, h);
   std::vector<float> position(std::size_t(h.cols));  // [Hv]
   for (int n = 0; n < h.rows; ++n) {
     for (int i = 0; i < h.cols; ++i) position[std::size_t(i)] = to_f32(w.position_embedding.row(n)[i]);
@@ -175,7 +179,7 @@ inline Tensor vision_tower(const Tensor& pixels, const VisionWeights<W>& w, cons
     x_hat = h;
     layer_norm_rows<Kernels>(x_hat, layer.layer_norm2, eps);
     Tensor m = linear<Kernels>(x_hat, layer.fc1);
-    Ops<Kernels>::gelu(m.data.data(), m.data.size());
+    parallel_elementwise(m.data.size(), 16, [&](std::size_t b, std::size_t e) { Ops<Kernels>::gelu(m.data.data() + b, e - b); });
     add_in_place<Kernels>(h, linear<Kernels>(m, layer.fc2));
   }
   layer_norm_rows<Kernels>(h, w.post_layernorm, eps);
@@ -207,7 +211,7 @@ inline Tensor average_pool_patches(const Tensor& v, int patches_per_side, int ke
 template <class Kernels, class W>
 inline Tensor project_image(const Tensor& vision_states, const VisionWeights<W>& w, const ModelConfig& c) {
   Tensor pooled = average_pool_patches<Kernels>(vision_states, c.vision.patches_per_side(), c.pool_kernel());
-  rms_norm_in_place<Kernels>(pooled, w.mm_soft_emb_norm, float(c.vision.layer_norm_eps));
+  rms_norm_pooled_tokens<Kernels>(pooled, w.mm_soft_emb_norm, float(c.vision.layer_norm_eps));
   Tensor features;
   Ops<Kernels>::matmul(pooled, w.mm_input_projection, features);
   return features;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "t5gemma2/hf_bf16/torch113.hpp"
+#include "t5gemma2/ops/parallel.hpp"
 #include "t5gemma2/ops/scalar.hpp"
 #include "t5gemma2/tensor.hpp"
 
@@ -38,7 +39,7 @@ struct HfBf16Kernels {
   static void matmul(const Tensor& x, const WeightMatrix<W>& w, Tensor& y) {
     static_assert(std::is_same_v<W, bf16_t>, "the hf-bf16 policy runs on bf16 weights");
     sums_in_onednn_order(x, w, y);
-    round_to_bf16(y.data.data(), y.data.size());
+    parallel_elementwise(y.data.size(), 1, [&](std::size_t b, std::size_t e) { round_to_bf16(y.data.data() + b, e - b); });
   }
 
   // Linear with bias (SigLIP): oneDNN adds the bias to the f32 sum and rounds once.
@@ -46,8 +47,41 @@ struct HfBf16Kernels {
   static void matmul_bias(const Tensor& x, const WeightMatrix<W>& w, const WeightVector& bias, Tensor& y) {
     static_assert(std::is_same_v<W, bf16_t>, "the hf-bf16 policy runs on bf16 weights");
     sums_in_onednn_order(x, w, y);
-    for (int r = 0; r < y.rows; ++r)
-      for (int o = 0; o < y.cols; ++o) y.row(r)[o] = round_to_bf16(y.row(r)[o] + bias[std::size_t(o)]);
+    parallel_for(y.rows, long(y.rows) * y.cols, [&](int r0, int r1) {
+      for (int r = r0; r < r1; ++r)
+        for (int o = 0; o < y.cols; ++o) y.row(r)[o] = round_to_bf16(y.row(r)[o] + bias[std::size_t(o)]);
+    });
+  }
+
+  // SigLIP's patch embedding, a Conv2d with kernel = stride = p, as oneDNN's bf16 convolution
+  // sums it: per output ONE f32 chain (no blocks) over the p·p kernel positions in row-major
+  // (ky, kx) order, and at each position over the channels in pairs, c + 1 then c; the bias is
+  // added to the sum, which is rounded once. (Summed as the unfolded-patch matmul, channels
+  // outermost, 216 of the 4.7 M outputs of an 896² image differ by one bf16 ulp; this order: none.)
+  // Lanes hold outputs: one axpy per term.
+  // patches [N, C·p·p] in (c, ky, kx) order, w [out, C·p·p], bias [out] -> y [N, out]
+  template <class W>
+  static void patch_embedding(const Tensor& patches, const WeightMatrix<W>& w, const WeightVector& bias, int channels, Tensor& y) {
+    static_assert(std::is_same_v<W, bf16_t>, "the hf-bf16 policy runs on bf16 weights");
+    const int positions = w.cols / channels;
+    std::vector<int> term;  // the column of each term, in the order of the sum
+    for (int q = 0; q < positions; ++q)
+      for (int c = 0; c < channels; c += 2) {
+        if (c + 1 < channels) term.push_back((c + 1) * positions + q);
+        term.push_back(c * positions + q);
+      }
+    std::vector<float> w_t(term.size() * std::size_t(w.rows));  // [terms, out]: the weights of each term
+    for (std::size_t t = 0; t < term.size(); ++t)
+      for (int o = 0; o < w.rows; ++o) w_t[t * std::size_t(w.rows) + std::size_t(o)] = to_f32(w.row(o)[term[t]]);
+    y = Tensor(patches.rows, w.rows);
+    parallel_for(patches.rows, long(patches.rows) * w.rows * w.cols, [&](int begin, int end) {
+      for (int r = begin; r < end; ++r) {
+        float* out = y.row(r);
+        for (std::size_t t = 0; t < term.size(); ++t)
+          Base::axpy(patches.row(r)[term[t]], &w_t[t * std::size_t(w.rows)], out, std::size_t(w.rows));
+        for (int o = 0; o < w.rows; ++o) out[o] = round_to_bf16(out[o] + bias[std::size_t(o)]);
+      }
+    });
   }
 
   // y = x · Wᵀ in f32, every dot in oneDNN's order (ops/scalar.hpp: dot_onednn_order), not rounded.
@@ -58,8 +92,20 @@ struct HfBf16Kernels {
   // Gemma's RMSNorm as HF writes it: x.float().pow(2).mean(-1) (torch's sum order, then ÷ n),
   // x · rsqrt(· + eps) · (1 + w) in f32, cast back to bf16.
   static void rms_norm(const float* x, const float* weight, std::size_t n, float eps, float* y) {
-    const float mean_square = torch113::sum_f32(n, [&](std::size_t i) { return x[i] * x[i]; }) / float(n);
-    const float inv_rms = 1.0f / std::sqrt(mean_square + eps);
+    scale_by_rms(x, weight, n, eps, torch113::sum_f32(n, [&](std::size_t i) { return x[i] * x[i]; }), y);
+  }
+
+  // The same for token j of the `tokens` pooled image tokens (precision.hpp: rms_norm_pooled_tokens):
+  // HF holds them as a transposed view, so torch sums each token's squares along a strided
+  // dimension (torch113::sum_f32_strided).
+  static void rms_norm_strided(const float* x, const float* weight, std::size_t n, float eps, std::size_t j, std::size_t tokens,
+                               float* y) {
+    scale_by_rms(x, weight, n, eps, torch113::sum_f32_strided(n, j, tokens, [&](std::size_t i) { return x[i] * x[i]; }), y);
+  }
+
+  // y = bf16(x · rsqrt(Σx² / n + eps) · (1 + w)), the f32 steps of HF's RMSNorm.
+  static void scale_by_rms(const float* x, const float* weight, std::size_t n, float eps, float sum_of_squares, float* y) {
+    const float inv_rms = 1.0f / std::sqrt(sum_of_squares / float(n) + eps);
     for (std::size_t i = 0; i < n; ++i) y[i] = round_to_bf16((x[i] * inv_rms) * (1.0f + weight[i]));
   }
 

@@ -24,9 +24,12 @@ T5GEMMA2_NAMESPACE_BEGIN
 // vectors; each chunk runs Welford per lane, chunk results merge into a binary cascade, lanes
 // merge last, elements past the last whole vector run scalar Welford first. Then
 //   rstd = bf16(1 / bf16(√ bf16(var + eps))),   b = bf16(−rstd · mean)
-//   y    = bf16(((x · rstd) + b) · w + β)       (f32 steps inside)
-// Measured against torch.native_layer_norm on 600 rows of widths 32, 128 and 1,152 (mean, rstd
-// and y equal on every value), and by the image features of the tiny and demo goldens.
+//   y    = bf16(fma(x · rstd + b, w, β))        (f32 steps inside)
+// The last step is ONE fused multiply-add: torch's AVX2 kernel writes (x·rstd + b)·w + β and its
+// compiler contracts it to FMAs (x·rstd is exact: both factors are bf16). Measured against
+// torch.native_layer_norm on 600 rows of widths 32, 128 and 1,152 (mean, rstd and y equal on
+// every value) and on 40,000 rows of 1,152 (unfused, 26 of 46 M values differ; fused, none), and
+// by the image features of the tiny and demo goldens and the full-size SigLIP's 55 norms.
 namespace torch113 {
 
 inline float r(float v) { return round_to_bf16(v); }
@@ -104,32 +107,42 @@ inline std::pair<float, float> row_moments(const float* x, std::size_t n_elems) 
 // 0; the 4 partial vectors added left to right; leftover elements summed, then the 8 lanes
 // added to them in order. Equal to torch.sum and .pow(2).mean(-1) on 3,300 + 3,000 rows of 16 to
 // 5,000 elements (tools/probe_torch_bf16.py).
-template <class Load>
-inline float sum_f32(std::size_t n, Load&& load) {
-  constexpr std::size_t L = 8, kIlp = 4, kLevels = 4;
-  const std::size_t vectors = n / L, groups = vectors / kIlp;
-  std::size_t log2_groups = 0;
-  while ((std::size_t(1) << log2_groups) < groups) ++log2_groups;
-  const std::size_t level_power = std::max<std::size_t>(4, log2_groups / kLevels), level_step = std::size_t(1) << level_power;
-  float acc[kLevels][kIlp * L] = {};
-  auto add_group = [&](float* into, std::size_t g) {
-    for (std::size_t k = 0; k < kIlp * L; ++k) into[k] += load(g * kIlp * L + k);
-  };
-  std::size_t g = 0;
-  while (g + level_step <= groups) {
-    for (std::size_t j = 0; j < level_step; ++j) add_group(acc[0], g + j);
-    g += level_step;
+//
+// The cascade itself (SumKernel.cpp: multi_row_sum): items 0..n-1, each W values wide, are added
+// in order into level 0 of the accumulator; after every 2^p items (p = max(4, ⌈log2 n⌉ / 4))
+// level 0 is added into level 1 and cleared, and so on up while the item count is a multiple
+// of 2^(p·level); the 4 levels are added into level 0 at the end.
+template <std::size_t W, class AddItem>
+inline void cascade_sum(std::size_t n, float (&acc)[4][W], AddItem&& add_item) {
+  constexpr std::size_t kLevels = 4;
+  std::size_t log2_n = 0;
+  while ((std::size_t(1) << log2_n) < n) ++log2_n;
+  const std::size_t level_power = std::max<std::size_t>(4, log2_n / kLevels), level_step = std::size_t(1) << level_power;
+  std::size_t i = 0;
+  while (i + level_step <= n) {
+    for (std::size_t j = 0; j < level_step; ++j) add_item(acc[0], i + j);
+    i += level_step;
     for (std::size_t j = 1; j < kLevels; ++j) {
-      for (std::size_t k = 0; k < kIlp * L; ++k) {
+      for (std::size_t k = 0; k < W; ++k) {
         acc[j][k] += acc[j - 1][k];
         acc[j - 1][k] = 0;
       }
-      if ((g & ((level_step - 1) << (j * level_power))) != 0) break;
+      if ((i & ((level_step - 1) << (j * level_power))) != 0) break;
     }
   }
-  for (; g < groups; ++g) add_group(acc[0], g);
+  for (; i < n; ++i) add_item(acc[0], i);
   for (std::size_t j = 1; j < kLevels; ++j)
-    for (std::size_t k = 0; k < kIlp * L; ++k) acc[0][k] += acc[j][k];
+    for (std::size_t k = 0; k < W; ++k) acc[0][k] += acc[j][k];
+}
+
+template <class Load>
+inline float sum_f32(std::size_t n, Load&& load) {
+  constexpr std::size_t L = 8, kIlp = 4;
+  const std::size_t vectors = n / L, groups = vectors / kIlp;
+  float acc[4][kIlp * L] = {};
+  cascade_sum(groups, acc, [&](float* into, std::size_t g) {
+    for (std::size_t k = 0; k < kIlp * L; ++k) into[k] += load(g * kIlp * L + k);
+  });
   float* part = acc[0];  // 4 vectors of 8 lanes
   for (std::size_t v = groups * kIlp; v < vectors; ++v)
     for (std::size_t l = 0; l < L; ++l) part[l] += load(v * L + l);
@@ -139,6 +152,34 @@ inline float sum_f32(std::size_t n, Load&& load) {
   for (std::size_t i = vectors * L; i < n; ++i) total += load(i);
   for (std::size_t l = 0; l < L; ++l) total += part[l];
   return total;
+}
+
+// Σ load(i) for i < n as torch 1.13 sums along a STRIDED last dimension (the reduced elements
+// sit far apart, the sums' outputs next to each other: SumKernel.cpp's outer reductions), for
+// output j of the `outputs` sums one serial loop computes. With 8 or more outputs, whole groups
+// of 32 (else of 4) take one cascade over the elements in order (cascade_sum, one value wide);
+// the outputs a group leaves take row_sum: the elements as rows of 4, four cascades side by
+// side, the rest added to the first, then the four added in order. One output (a contiguous
+// row after all) is sum_f32's. Equal to torch on the 256 pooled image tokens of the projector's
+// norm ([1, 256, 1152] transposed), where sum_f32's order gives 102 of 256 other means.
+template <class Load>
+inline float sum_f32_strided(std::size_t n, std::size_t j, std::size_t outputs, Load&& load) {
+  if (outputs == 1) return sum_f32(n, load);
+  const std::size_t group = outputs >= 8 ? 32 : 4;
+  if (j < outputs / group * group) {
+    float acc[4][1] = {};
+    cascade_sum(n, acc, [&](float* into, std::size_t i) { into[0] += load(i); });
+    return acc[0][0];
+  }
+  const std::size_t rows = n / 4;
+  float acc[4][4] = {};
+  cascade_sum(rows, acc, [&](float* into, std::size_t r) {
+    for (std::size_t k = 0; k < 4; ++k) into[k] += load(r * 4 + k);
+  });
+  float* part = acc[0];
+  for (std::size_t i = rows * 4; i < n; ++i) part[0] += load(i);
+  for (std::size_t k = 1; k < 4; ++k) part[0] += part[k];
+  return part[0];
 }
 
 // e^x as torch 1.13's float kernels compute it (Sleef's expf, u10 variant, with FMA): the same
@@ -189,7 +230,7 @@ inline void layer_norm_torch113_bf16(float* x, const float* weight, const float*
   const auto [mean, var] = torch113::row_moments(x, n);
   const float rstd = r(1.0f / r(std::sqrt(r(var + eps))));
   const float shift = r(-rstd * mean);
-  for (std::size_t i = 0; i < n; ++i) x[i] = r(((x[i] * rstd) + shift) * weight[i] + bias[i]);
+  for (std::size_t i = 0; i < n; ++i) x[i] = r(std::fma((x[i] * rstd) + shift, weight[i], bias[i]));
 }
 
 T5GEMMA2_NAMESPACE_END

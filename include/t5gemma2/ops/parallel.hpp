@@ -187,4 +187,16 @@ inline void parallel_for(int n, long work, Fn&& fn) {
   pool.run(threads, task);
 }
 
+// fn(begin, end) over the elements [0, n) of an elementwise operation, in blocks of 4,096
+// elements spread over the threads; `cost`: the work of one element in multiply-adds. Each
+// element is computed by the same code wherever a block starts, so no bit depends on the split.
+template <class Fn>
+inline void parallel_elementwise(std::size_t n, long cost, Fn&& fn) {
+  constexpr std::size_t kBlock = 4096;
+  const int blocks = int((n + kBlock - 1) / kBlock);
+  parallel_for(blocks, long(n) * cost, [&](int b0, int b1) {
+    fn(std::size_t(b0) * kBlock, std::min(n, std::size_t(b1) * kBlock));
+  });
+}
+
 T5GEMMA2_NAMESPACE_END
