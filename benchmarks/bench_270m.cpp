@@ -331,6 +331,31 @@ void vision(benchmark::State& state, const std::string& preset) {
 }
 template <class W>
 void BM_Vision(benchmark::State& state) { vision<W>(state, "270m-270m"); }
+
+// The attention of ONE SigLIP layer (f32): 4,096 queries × 4,096 keys, 16 heads of 72, no mask
+// (vision.hpp: vision_self_attention without its projections) -> FLOP rate vs the FMA probe.
+void BM_VisionAttention(benchmark::State& state) {
+  set_num_threads(threads());
+  const Rooflines& roof = rooflines();
+  const VisionConfig& c = model<float>("270m-270m", true).config().vision;
+  const int n = c.num_patches();
+  AttentionShape a;
+  a.heads = a.kv_heads = c.num_heads;
+  a.head_dim = c.head_dim();
+  a.scale = float(std::pow(double(c.head_dim()), -0.5));
+  Tensor q(n, c.hidden_size), k(n, c.hidden_size), v(n, c.hidden_size);
+  for (Tensor* t : {&q, &k, &v})
+    for (std::size_t i = 0; i < t->data.size(); ++i) t->data[i] = float(int(i % 97) - 48) / 480.0f;
+  const auto every_key = [n](int, std::vector<KeyInterval>& out) { out.push_back({0, n}); };
+  benchmark::DoNotOptimize(attention<HwyDynamicTarget>(q, {{&k, &v}}, every_key, a).data.data());  // warm-up
+  for (auto _ : state) benchmark::DoNotOptimize(attention<HwyDynamicTarget>(q, {{&k, &v}}, every_key, a).data.data());
+  const double flops = 2.0 * 2.0 * double(n) * n * c.hidden_size;
+  state.counters["GFLOP"] = flops / 1e9;
+  state.counters["FLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["peak_FLOP/s"] = roof.flops;
+  state.SetLabel(run_label("f32"));
+}
+BENCHMARK(BM_VisionAttention)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_Vision, float)->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_Vision, bf16_t)->Unit(benchmark::kSecond)->Iterations(1)->UseRealTime();
 

@@ -1,9 +1,11 @@
 // The SIMD target axis: every Highway kernel against its scalar twin (Ops<ScalarTarget>) on
 // every target this build compiles and this CPU runs, comparing bits; then whole models.
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <cstring>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "t5gemma2/dump.hpp"
@@ -318,6 +320,61 @@ TEST_CASE("thread counts 1, 2, 3 give the same bits (matmul split over outputs)"
     CHECK(same_bits(outs[0].data, outs[2].data));
   });
   set_num_threads(int(std::max(1u, std::thread::hardware_concurrency())));
+}
+
+// attention() works in blocks of 8 to 128 query rows (attention.hpp: query_rows_per_block, which
+// depends on the rows, keys and threads): every row must get the bits it gets alone. 300 rows
+// (blocks of 128 with 1 thread, 32 with 2 or 3), GQA 4:2, head_dim 72, all keys or a window,
+// each target; and a row whose scores hold a NaN and -inf (the vector max must skip NaN as std::max does).
+TEST_CASE("attention in query blocks of any size gives every row the bits it gets alone") {
+  std::mt19937 rng(11);
+  const int rows = 300, keys = 300, d = 72;
+  AttentionShape a;
+  a.heads = 4;
+  a.kv_heads = 2;
+  a.head_dim = d;
+  a.scale = 0.125f;
+  Tensor q(rows, a.heads * d), k(keys, a.kv_heads * d), v(keys, a.kv_heads * d);
+  for (Tensor* t : {&q, &k, &v}) t->data = random_floats(t->data.size(), rng, 0.5f);
+  for (const int window : {0, 40}) {
+    const auto visible = [&](int t, std::vector<KeyInterval>& out) {
+      if (window == 0) out.push_back({0, keys});
+      else out.push_back({std::max(0, t - window), std::min(keys, t + window)});
+    };
+    for_each_target([&](const std::string&) {
+      for (int threads : {1, 2, 3}) {
+        set_num_threads(threads);
+        const Tensor all = attention<HwyDynamicTarget>(q, {{&k, &v}}, visible, a);
+        std::size_t differing = 0;
+        for (int t = 0; t < rows; ++t) {
+          Tensor one(1, q.cols);
+          std::copy(q.row(t), q.row(t) + q.cols, one.row(0));
+          const Tensor alone = attention<HwyDynamicTarget>(one, {{&k, &v}}, [&](int, std::vector<KeyInterval>& out) { visible(t, out); }, a);
+          differing += !same_bits(all.row(t), alone.row(0), std::size_t(q.cols));
+        }
+        INFO("window " << window << ", threads " << threads);
+        CHECK(differing == 0);
+      }
+    });
+  }
+  set_num_threads(int(std::max(1u, std::thread::hardware_concurrency())));
+  for_each_target([&](const std::string&) {
+    std::vector<float> x = random_floats(100, rng, 3.0f), y;
+    x[37] = NAN;
+    x[70] = -INFINITY;
+    y = x;
+    Ref::attention_softmax(x.data(), 100, 0.5f, nullptr);
+    Dyn::attention_softmax(y.data(), 100, 0.5f, nullptr);
+    std::size_t differing = 0;  // a NaN anywhere makes every weight NaN: equal if both are NaN
+    for (std::size_t i = 0; i < x.size(); ++i) differing += !(std::isnan(x[i]) ? std::isnan(y[i]) : same_bits(&x[i], &y[i], 1));
+    CHECK(differing == 0);
+    x = random_floats(100, rng, 3.0f);
+    x[5] = x[64] = -INFINITY;
+    y = x;
+    Ref::attention_softmax(x.data(), 100, 0.5f, nullptr);
+    Dyn::attention_softmax(y.data(), 100, 0.5f, nullptr);
+    CHECK(same_bits(x, y));
+  });
 }
 
 // Whole models: every tensor of the golden cases (text, images, generation), bit-identical

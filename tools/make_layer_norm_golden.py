@@ -12,11 +12,14 @@ layer_norm_torch113_bf16 against them bit for bit.
     LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-pthread /usr/bin/python3 tools/make_layer_norm_golden.py \
         tests/data/bf16/layer_norm/rows.safetensors
 """
-import json
+import os
 import sys
 
 import numpy as np
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import oracle_kit  # noqa: E402  (write_safetensors only: no oracle needed)
 
 torch.manual_seed(0)
 torch.set_num_threads(1)
@@ -43,17 +46,4 @@ rows = np.nonzero((unfused != fused).any(axis=1))[0]
 print(f"{len(rows)} of {R} rows distinguish the fused last step; torch == fused on them:",
       bool((fused[rows] == yf[rows]).all()))
 tensors = {"x": xf[rows], "weight": wf, "bias": bfl, "y": yf[rows]}
-header, blobs, off = {}, [], 0
-for k in sorted(tensors):
-    a = np.ascontiguousarray(tensors[k], dtype=np.float32)
-    header[k] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + a.nbytes]}
-    blobs.append(a.tobytes())
-    off += a.nbytes
-header["__metadata__"] = {"eps": str(EPS), "made_by": "tools/make_layer_norm_golden.py", "torch": torch.__version__}
-h = json.dumps(header).encode()
-h += b" " * ((8 - len(h) % 8) % 8)
-with open(sys.argv[1], "wb") as f:
-    f.write(len(h).to_bytes(8, "little"))
-    f.write(h)
-    for blob in blobs:
-        f.write(blob)
+oracle_kit.write_safetensors(sys.argv[1], {k: np.ascontiguousarray(v) for k, v in tensors.items()}, {"eps": str(EPS), "made_by": "tools/make_layer_norm_golden.py", "torch": torch.__version__})

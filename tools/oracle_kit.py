@@ -49,3 +49,25 @@ def tiny_cases(args):
     for name in ("tiny_a", "tiny_b"):
         src = os.path.join(args.shared, "golden", name)
         yield name, load_f32(src), read(os.path.join(src, "golden.safetensors"))
+
+
+def write_safetensors(path, arrays, metadata=None):
+    """A safetensors file of numpy arrays (uint16 = bf16 bit patterns -> BF16, float32 -> F32,
+    int64 -> I64), names sorted, with an optional metadata dict of strings. Needs numpy only."""
+    import json
+    dtypes = {"uint16": "BF16", "float32": "F32", "int64": "I64"}
+    header, blobs, off = {}, [], 0
+    for name in sorted(arrays):
+        a = arrays[name]
+        header[name] = {"dtype": dtypes[str(a.dtype)], "shape": list(a.shape), "data_offsets": [off, off + a.nbytes]}
+        blobs.append(a.tobytes())
+        off += a.nbytes
+    if metadata:
+        header["__metadata__"] = metadata
+    h = json.dumps(header).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(len(h).to_bytes(8, "little"))
+        f.write(h)
+        for blob in blobs:
+            f.write(blob)

@@ -14,6 +14,7 @@
 #include "t5gemma2/attention.hpp"
 #include "t5gemma2/mlp.hpp"
 #include "t5gemma2/norm.hpp"
+#include "t5gemma2/ops/parallel.hpp"
 #include "t5gemma2/progress.hpp"
 #include "t5gemma2/rope.hpp"
 #include "t5gemma2/text_weights.hpp"

@@ -46,7 +46,7 @@ struct PrecisionKernelsOf<SimdTarget, HfBf16> {
 template <class SimdTarget, class Precision>
 using PrecisionKernels = typename PrecisionKernelsOf<SimdTarget, Precision>::type;
 
-// y = x · Wᵀ + b (SigLIP's Linear layers, the patch embedding): a kernel set that rounds
+// y = x · Wᵀ + b (SigLIP's Linear layers; the patch embedding under F32): a kernel set that rounds
 // activations adds the bias before rounding (matmul_bias), the others add it to the f32 product.
 template <class Kernels, class W>
 inline void matmul_bias(const Tensor& x, const WeightMatrix<W>& w, const WeightVector& bias, Tensor& y) {

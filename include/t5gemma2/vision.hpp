@@ -23,6 +23,7 @@
 #include "t5gemma2/mlp.hpp"
 #include "t5gemma2/layers.hpp"
 #include "t5gemma2/norm.hpp"
+#include "t5gemma2/ops/parallel.hpp"
 
 T5GEMMA2_NAMESPACE_BEGIN
 

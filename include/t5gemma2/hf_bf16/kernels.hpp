@@ -18,6 +18,7 @@
 #include "t5gemma2/hf_bf16/torch113.hpp"
 #include "t5gemma2/ops/parallel.hpp"
 #include "t5gemma2/ops/scalar.hpp"
+#include "t5gemma2/error.hpp"
 #include "t5gemma2/tensor.hpp"
 
 T5GEMMA2_NAMESPACE_BEGIN
@@ -64,6 +65,8 @@ struct HfBf16Kernels {
   static void patch_embedding(const Tensor& patches, const WeightMatrix<W>& w, const WeightVector& bias, int channels, Tensor& y) {
     static_assert(std::is_same_v<W, bf16_t>, "the hf-bf16 policy runs on bf16 weights");
     const int positions = w.cols / channels;
+    check(channels > 0 && positions * channels == w.cols && patches.cols == w.cols,
+          "patch embedding: the unfolded patches and the kernel do not have C·p·p columns");
     std::vector<int> term;  // the column of each term, in the order of the sum
     for (int q = 0; q < positions; ++q)
       for (int c = 0; c < channels; c += 2) {

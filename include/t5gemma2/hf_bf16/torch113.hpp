@@ -101,14 +101,7 @@ inline std::pair<float, float> row_moments(const float* x, std::size_t n_elems) 
   return {m1, r(m2 / r(float(N)))};
 }
 
-// Σ load(i) for i < n as torch 1.13's float sum over a contiguous last dimension adds
-// (SumKernel.cpp, AVX2): 8-lane vectors; the vectors in groups of 4 side by side (ILP), the
-// groups summed in a 4-level cascade of 16 groups per level step; leftover vectors into group
-// 0; the 4 partial vectors added left to right; leftover elements summed, then the 8 lanes
-// added to them in order. Equal to torch.sum and .pow(2).mean(-1) on 3,300 + 3,000 rows of 16 to
-// 5,000 elements (tools/probe_torch_bf16.py).
-//
-// The cascade itself (SumKernel.cpp: multi_row_sum): items 0..n-1, each W values wide, are added
+// torch 1.13's cascade sum (SumKernel.cpp: multi_row_sum): items 0..n-1, each W values wide, are added
 // in order into level 0 of the accumulator; after every 2^p items (p = max(4, ⌈log2 n⌉ / 4))
 // level 0 is added into level 1 and cleared, and so on up while the item count is a multiple
 // of 2^(p·level); the 4 levels are added into level 0 at the end.
@@ -135,6 +128,12 @@ inline void cascade_sum(std::size_t n, float (&acc)[4][W], AddItem&& add_item) {
     for (std::size_t k = 0; k < W; ++k) acc[0][k] += acc[j][k];
 }
 
+// Σ load(i) for i < n as torch 1.13's float sum over a contiguous last dimension adds
+// (SumKernel.cpp, AVX2): 8-lane vectors; the vectors in groups of 4 side by side (ILP), the
+// groups summed in a 4-level cascade of 16 groups per level step; leftover vectors into group
+// 0; the 4 partial vectors added left to right; leftover elements summed, then the 8 lanes
+// added to them in order. Equal to torch.sum and .pow(2).mean(-1) on 3,300 + 3,000 rows of 16 to
+// 5,000 elements (tools/probe_torch_bf16.py).
 template <class Load>
 inline float sum_f32(std::size_t n, Load&& load) {
   constexpr std::size_t L = 8, kIlp = 4;

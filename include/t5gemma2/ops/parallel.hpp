@@ -3,7 +3,8 @@
 // parallel_for(n, work, fn) runs fn(begin, end) over contiguous chunks of [0, n), one chunk per
 // thread, the calling thread taking the first. It is used only where every output is computed
 // independently by the same code (the output features of a matmul, the query rows of
-// attention), never inside a reduction, so the thread count never changes a result bit.
+// attention, the rows of a norm, blocks of an elementwise operation), never inside a
+// reduction, so the thread count never changes a result bit.
 //
 // The workers are started once (on first use, or when set_num_threads changes the count). Between
 // calls they poll for up to set_spin_microseconds()'s value (default 50 µs: a decode step makes ~130 calls

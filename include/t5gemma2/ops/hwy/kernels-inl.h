@@ -687,14 +687,25 @@ HWY_NOINLINE inline void AttentionScores(const float* const* queries, int nq, co
 HWY_NOINLINE inline void AttentionSoftmax(float* dots, int n, float scale, const float* softcap) {
 #if T5GEMMA2_HWY_VECTOR_KERNELS
   if (n == 0) return;
+  const DF df;
   float max_score = -INFINITY;
-  for (int i = 0; i < n; ++i) {
+  int i0 = 0;
+  if (!softcap) {  // x = dot · scale, elementwise; the maximum is exact in any order
+    VF vmax = hn::Set(df, -INFINITY);
+    const VF vscale = hn::Set(df, scale);
+    for (; i0 + int(kN) <= n; i0 += int(kN)) {
+      const VF x = hn::Mul(hn::LoadU(df, dots + i0), vscale);
+      hn::StoreU(x, df, dots + i0);
+      vmax = hn::IfThenElse(hn::Lt(vmax, x), x, vmax);  // std::max's rule: a NaN x leaves the maximum
+    }
+    max_score = hn::GetLane(hn::MaxOfLanes(df, vmax));
+  }
+  for (int i = i0; i < n; ++i) {
     float x = dots[i] * scale;
     if (softcap) x = soft_cap(x, *softcap);
     dots[i] = x;
     max_score = std::max(max_score, x);
   }
-  const DF df;
   const VF vmax = hn::Set(df, max_score);
   int i = 0;
   for (; i + int(kN) <= n; i += int(kN)) hn::StoreU(ExpCanonical(df, hn::Sub(hn::LoadU(df, dots + i), vmax)), df, dots + i);
