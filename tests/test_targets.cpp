@@ -2,7 +2,11 @@
 // every target this build compiles and this CPU runs, comparing bits; then whole models.
 #include <algorithm>
 #include <cmath>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 #include <map>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <thread>
@@ -247,6 +251,81 @@ TEST_CASE("matmul in oneDNN's bf16 order (hf-bf16): every target equals the scal
           CHECK(same_bits(ref.data, got.data));
         }
   });
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// One VDPBF16PS: acc[l] += x[2l+1]·w[2l+1] + x[2l]·w[2l], 16 lanes (the instruction oneDNN's bf16
+// GEMM runs on AVX512-BF16 CPUs, so HF's bf16 products are made of it).
+__attribute__((target("avx512f,avx512bf16"))) static void vdpbf16ps(const uint16_t* x, const uint16_t* w, float* acc) {
+  const __m512 c = _mm512_loadu_ps(acc);
+  _mm512_storeu_ps(acc, _mm512_dpbf16_ps(c, (__m512bh)_mm512_loadu_si512(x), (__m512bh)_mm512_loadu_si512(w)));
+}
+#endif
+
+// Issue 19: does the CPU's VDPBF16PS give the bits of dot_onednn_order's two fused steps? Measured:
+// on normal numbers exactly (a 512-long dot equals dot_onednn_order on every output); with
+// subnormals it reads subnormal inputs (and the accumulator) as zero and flushes each step's
+// subnormal result to zero (DAZ + FTZ), which the fma emulation does not do — so they differ
+// only where a product or partial sum falls below 2^-126. Runs only where the CPU has AVX512-BF16.
+TEST_CASE("VDPBF16PS equals the fma pair of dot_onednn_order on normal numbers, with DAZ and FTZ on subnormals") {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (!__builtin_cpu_supports("avx512bf16")) {
+    WARN("this CPU has no AVX512-BF16: nothing to measure");
+    return;
+  }
+  std::mt19937 rng(19);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const auto bf16_bits = [](float v) { return uint16_t(bits_from_f32(round_to_bf16(v)) >> 16); };
+  // Normal numbers: 64 dots of 512 pairs against dot_onednn_order (one block: kb = 1024).
+  std::size_t differ = 0;
+  for (int dot = 0; dot < 64; ++dot) {
+    std::vector<uint16_t> xb(1024), wb(1024);
+    std::vector<float> x(1024);
+    std::vector<bf16_t> w(1024);
+    for (int i = 0; i < 1024; ++i) {
+      xb[std::size_t(i)] = bf16_bits(normal(rng));
+      wb[std::size_t(i)] = bf16_bits(0.05f * normal(rng));
+      x[std::size_t(i)] = f32_from_bits(uint32_t(xb[std::size_t(i)]) << 16);
+      w[std::size_t(i)] = bf16_from_f32(f32_from_bits(uint32_t(wb[std::size_t(i)]) << 16));
+    }
+    // lane l of the instruction accumulates pairs l, l+16, ...: feed one dot's pairs through lane 0
+    float acc[16] = {};
+    for (int j = 0; j < 1024; j += 2) {
+      uint16_t xs[32] = {}, ws[32] = {};
+      xs[0] = xb[std::size_t(j)], xs[1] = xb[std::size_t(j + 1)], ws[0] = wb[std::size_t(j)], ws[1] = wb[std::size_t(j + 1)];
+      vdpbf16ps(xs, ws, acc);
+    }
+    differ += bits_from_f32(acc[0]) != bits_from_f32(dot_onednn_order(x.data(), w.data(), 1024, 1024));
+  }
+  CHECK(differ == 0);
+  // Subnormals: tiny factors and accumulators, one instruction per draw.
+  const auto flush = [](float v) { return std::fabs(v) < 1.17549435e-38f ? std::copysign(0.0f, v) : v; };
+  std::size_t same_ftz = 0, same_plain = 0, lanes = 0;
+  for (int it = 0; it < 20000; ++it) {
+    uint16_t xs[32], ws[32];
+    float acc[16], start[16];
+    for (int i = 0; i < 32; ++i) {
+      xs[i] = bf16_bits(normal(rng) * (rng() % 4 == 0 ? 1e-19f : 1.0f) * (rng() % 8 == 0 ? 1e-20f : 1.0f));
+      ws[i] = bf16_bits(normal(rng) * (rng() % 4 == 0 ? 1e-19f : 1.0f));
+    }
+    for (int l = 0; l < 16; ++l) acc[l] = start[l] = normal(rng) * 1e-37f * (rng() % 3 == 0 ? 1e-3f : 1.0f);
+    vdpbf16ps(xs, ws, acc);
+    for (int l = 0; l < 16; ++l) {
+      const auto v = [&](int i, const uint16_t* p) { return f32_from_bits(uint32_t(p[i]) << 16); };
+      float ftz = flush(start[l]);
+      ftz = flush(std::fma(flush(v(2 * l + 1, xs)), flush(v(2 * l + 1, ws)), ftz));
+      ftz = flush(std::fma(flush(v(2 * l, xs)), flush(v(2 * l, ws)), ftz));
+      float plain = std::fma(v(2 * l + 1, xs), v(2 * l + 1, ws), start[l]);
+      plain = std::fma(v(2 * l, xs), v(2 * l, ws), plain);
+      same_ftz += bits_from_f32(ftz) == bits_from_f32(acc[l]);
+      same_plain += bits_from_f32(plain) == bits_from_f32(acc[l]);
+      ++lanes;
+    }
+  }
+  std::printf("VDPBF16PS with subnormals: DAZ + FTZ fma pair %zu of %zu lanes, plain fma pair %zu\n", same_ftz, lanes, same_plain);
+  CHECK(same_ftz == lanes);
+  CHECK(same_plain < lanes);
+#endif
 }
 
 TEST_CASE("canonical exp and tanh: every target equals the scalar twin, and their accuracy against double") {

@@ -8,6 +8,9 @@ on the 270m-270m preset with synthetic weights; then prints each side's medians 
     tools/bench_vs_hf.py --oracle ORACLE_DIR [--build build] [--rounds 2] [--parts enc,dec,vision]
                          [--dtype float32|bfloat16]
 
+With --dtype bfloat16 (HF: model.to(torch.bfloat16)) ours runs twice: bf16 weights (f32
+activations) and the hf-bf16 policy, which computes the very bits of HF's run.
+
 Needs the oracle set up (the oracle's setup_oracle.sh exports transformers v5.0.0 and
 huggingface_hub v1.3.0 and installs Debian's python3-torch). HF is run with OpenBLAS 0.3.21 (openblas-pthread, 2 threads) as the
 goldens were made. Machines are shared: compare ratios from one run, not absolute figures.
@@ -37,10 +40,14 @@ def run_hf(oracle, parts, dtype):
     return figures
 
 
-def run_ours(build, parts, dtype):
+def run_ours(build, parts, dtype, hf_bf16=False):
+    """Our benchmarks for `parts`: f32 or bf16 weights, or (hf_bf16) the hf-bf16 policy, which
+    computes HF's bf16 bits (encoder and decode only)."""
     w = "float" if dtype == "float32" else "bf16_t"
     names = {"enc": f"BM_Encode512<{w}>", "dec": f"BM_Decode32<{w}>", "vision": f"BM_Vision<{w}>"}
-    wanted = [names[p] for p in parts.split(",")]
+    if hf_bf16:
+        names = {"enc": "BM_Encode512_HfBf16", "dec": "BM_Decode32_HfBf16"}
+    wanted = [names[p] for p in parts.split(",") if p in names]
     exe = os.path.join(build, "benchmarks", "t5gemma2-bench-270m")
     figures = {}
     for name in wanted:  # one process per benchmark: its peak RSS is its own
@@ -68,27 +75,33 @@ def main():
     ap.add_argument("--parts", default="enc,dec,vision")
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     args = ap.parse_args()
-    hf, ours = [], []
+    hf, ours, ours_hf_bf16 = [], [], []
     for r in range(args.rounds):
         print(f"round {r + 1}/{args.rounds}: HF ...", file=sys.stderr, flush=True)
         hf.append(run_hf(args.oracle, args.parts, args.dtype))
         print(f"round {r + 1}/{args.rounds}: t5gemma2 ...", file=sys.stderr, flush=True)
         ours.append(run_ours(args.build, args.parts, args.dtype))
+        if args.dtype == "bfloat16":  # HF's bf16 bits: our hf-bf16 policy
+            ours_hf_bf16.append(run_ours(args.build, args.parts, args.dtype, hf_bf16=True))
     med = lambda runs, k: statistics.median(x[k] for x in runs if k in x)
-    print(json.dumps({"hf": hf, "t5gemma2": ours}, indent=1))
+    print(json.dumps({"hf": hf, "t5gemma2": ours, "t5gemma2_hf_bf16": ours_hf_bf16}, indent=1))
     print(f"\n270m-270m {args.dtype}, 2 threads, medians of {args.rounds} alternating rounds")
-    print(f"{'':28}{'t5gemma2':>12}{'HF':>12}{'ratio':>9}")
-    for key, label, higher_better in [("enc_tokens_per_s", "encoder 512 tokens, tok/s", True),
-                                      ("dec_tokens_per_s", "greedy decode, tok/s", True),
-                                      ("vision_s", "SigLIP+projector 896², s", False)]:
-        if not any(key in x for x in ours):
-            continue
-        a, b = med(ours, key), med(hf, key)
-        ratio = a / b if higher_better else b / a
-        print(f"{label:28}{a:12.3f}{b:12.3f}{ratio:8.2f}x")
-    for key in ("enc_of_peak", "dec_of_read", "vision_of_peak"):
-        if any(key in x for x in ours):
-            print(f"  t5gemma2 {key}: {med(ours, key):.2f}")
+    sides = [("t5gemma2" if args.dtype == "float32" else "bf16 weights", ours)]
+    if ours_hf_bf16:
+        sides.append(("hf-bf16 (HF's bits)", ours_hf_bf16))
+    for side, runs in sides:
+        print(f"{side:28}{'t5gemma2':>12}{'HF':>12}{'ratio':>9}")
+        for key, label, higher_better in [("enc_tokens_per_s", "encoder 512 tokens, tok/s", True),
+                                          ("dec_tokens_per_s", "greedy decode, tok/s", True),
+                                          ("vision_s", "SigLIP+projector 896², s", False)]:
+            if not any(key in x for x in runs):
+                continue
+            a, b = med(runs, key), med(hf, key)
+            ratio = a / b if higher_better else b / a
+            print(f"  {label:26}{a:12.3f}{b:12.3f}{ratio:8.2f}x")
+        for key in ("enc_of_peak", "dec_of_read", "vision_of_peak"):
+            if any(key in x for x in runs):
+                print(f"  t5gemma2 {key}: {med(runs, key):.2f}")
 
 
 if __name__ == "__main__":
