@@ -339,10 +339,7 @@ void BM_VisionAttention(benchmark::State& state) {
   const Rooflines& roof = rooflines();
   const VisionConfig& c = model<float>("270m-270m", true).config().vision;
   const int n = c.num_patches();
-  AttentionShape a;
-  a.heads = a.kv_heads = c.num_heads;
-  a.head_dim = c.head_dim();
-  a.scale = float(std::pow(double(c.head_dim()), -0.5));
+  const AttentionShape a = attention_shape(c);
   Tensor q(n, c.hidden_size), k(n, c.hidden_size), v(n, c.hidden_size);
   for (Tensor* t : {&q, &k, &v})
     for (std::size_t i = 0; i < t->data.size(); ++i) t->data[i] = float(int(i % 97) - 48) / 480.0f;

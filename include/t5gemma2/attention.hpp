@@ -57,6 +57,15 @@ inline AttentionShape attention_shape(const TextConfig& c) {
   return a;
 }
 
+// SigLIP's attention: full multi-head (as many kv heads as heads), scale head_dim^-0.5.
+inline AttentionShape attention_shape(const VisionConfig& c) {
+  AttentionShape a;
+  a.heads = a.kv_heads = c.num_heads;
+  a.head_dim = c.head_dim();
+  a.scale = float(std::pow(double(c.head_dim()), -0.5));
+  return a;
+}
+
 inline bool same_intervals(const std::vector<KeyInterval>& x, const std::vector<KeyInterval>& y) {
   return std::equal(x.begin(), x.end(), y.begin(), y.end(),
                     [](const KeyInterval& p, const KeyInterval& q) { return p.begin == q.begin && p.end == q.end; });

@@ -288,10 +288,7 @@ template <class W>
 inline void siglip_layer(Tensor& h, const VisionLayerWeights<W>& w, const VisionConfig& c) {
   const float eps = float(c.layer_norm_eps);
   const Tensor x_hat = layer_norm(h, w.layer_norm1, eps);  // [N, Hv]
-  AttentionShape a;
-  a.heads = a.kv_heads = c.num_heads;
-  a.head_dim = c.head_dim();
-  a.scale = float(std::pow(double(c.head_dim()), -0.5));
+  const AttentionShape a = attention_shape(c);
   const auto every_patch = [](int, int) { return true; };
   add(h, linear(attention(linear(x_hat, w.q_proj), linear(x_hat, w.k_proj), linear(x_hat, w.v_proj), every_patch, a), w.out_proj));
   Tensor m = linear(layer_norm(h, w.layer_norm2, eps), w.fc1);  // [N, Iv]

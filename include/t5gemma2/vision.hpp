@@ -152,10 +152,7 @@ inline Tensor unfold_patches(const Tensor& pixels, int image_size, int patch) {
 template <class Kernels, class W>
 inline Tensor vision_self_attention(const Tensor& x_hat, const VisionLayerWeights<W>& w, const VisionConfig& c) {
   const Tensor q = linear<Kernels>(x_hat, w.q_proj), k = linear<Kernels>(x_hat, w.k_proj), v = linear<Kernels>(x_hat, w.v_proj);
-  AttentionShape a;
-  a.heads = a.kv_heads = c.num_heads;
-  a.head_dim = c.head_dim();
-  a.scale = float(std::pow(double(c.head_dim()), -0.5));
+  const AttentionShape a = attention_shape(c);
   const int n = x_hat.rows;
   const auto every_key = [n](int, std::vector<KeyInterval>& out) { out.push_back({0, n}); };
   return linear<Kernels>(attention<Kernels>(q, {{&k, &v}}, every_key, a), w.out_proj);

@@ -15,10 +15,10 @@
 #include <type_traits>
 #include <vector>
 
+#include "t5gemma2/error.hpp"
 #include "t5gemma2/hf_bf16/torch113.hpp"
 #include "t5gemma2/ops/parallel.hpp"
 #include "t5gemma2/ops/scalar.hpp"
-#include "t5gemma2/error.hpp"
 #include "t5gemma2/tensor.hpp"
 
 T5GEMMA2_NAMESPACE_BEGIN
@@ -49,9 +49,13 @@ struct HfBf16Kernels {
     static_assert(std::is_same_v<W, bf16_t>, "the hf-bf16 policy runs on bf16 weights");
     sums_in_onednn_order(x, w, y);
     parallel_for(y.rows, long(y.rows) * y.cols, [&](int r0, int r1) {
-      for (int r = r0; r < r1; ++r)
-        for (int o = 0; o < y.cols; ++o) y.row(r)[o] = round_to_bf16(y.row(r)[o] + bias[std::size_t(o)]);
+      for (int r = r0; r < r1; ++r) add_bias_and_round(y.row(r), bias, y.cols);
     });
+  }
+
+  // out[o] = bf16(out[o] + bias[o]): a bias joins the f32 sum before its one rounding.
+  static void add_bias_and_round(float* out, const WeightVector& bias, int n) {
+    for (int o = 0; o < n; ++o) out[o] = round_to_bf16(out[o] + bias[std::size_t(o)]);
   }
 
   // SigLIP's patch embedding, a Conv2d with kernel = stride = p, as oneDNN's bf16 convolution
@@ -82,7 +86,7 @@ struct HfBf16Kernels {
         float* out = y.row(r);
         for (std::size_t t = 0; t < term.size(); ++t)
           Base::axpy(patches.row(r)[term[t]], &w_t[t * std::size_t(w.rows)], out, std::size_t(w.rows));
-        for (int o = 0; o < w.rows; ++o) out[o] = round_to_bf16(out[o] + bias[std::size_t(o)]);
+        add_bias_and_round(out, bias, w.rows);
       }
     });
   }
