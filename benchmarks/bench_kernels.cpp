@@ -1,9 +1,11 @@
 // Kernel throughput against the machine's own rooflines, measured in the same process:
 //   BM_ReadBandwidth/T streaming read of 1 GiB on T threads (8 vector accumulators): bytes/s roofline
 //   BM_FmaPeak/T       register-only FMA chains on T threads: FLOP/s roofline
+//   BM_Bf16DotPeak/T   the same with VDPBF16PS (AVX512-BF16 CPUs only)
 //   BM_Gemv<W>         decode-shaped matmul (1 × 262144 × 640, the LM head): weight bytes/s and
 //                      its fraction of the read probe
 //   BM_Gemm<W>         encoder-shaped matmul (512 × 2048 × 640): FLOP/s and fraction of the peak
+//   BM_GemmOneDnnOrder the same shape in oneDNN's bf16 order (hf-bf16's linear layers)
 //   BM_GemmFree/BM_GemvFree  the fastest non-canonical kernels we wrote (probes.cpp): what
 //                      bit-exactness costs is BM_Gemm / BM_GemmFree
 //   BM_ScalarMatmul<W> the scalar reference, for the speed-up
@@ -58,6 +60,35 @@ void BM_FmaPeak(benchmark::State& state) {
 }
 BENCHMARK(BM_FmaPeak)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.5);
 
+// VDPBF16PS chains on T threads (AVX512-BF16 CPUs): the instruction HF's bf16 matmuls run on. Its
+// FLOP/s against BM_FmaPeak's says whether a kernel on it could beat the f32-fma emulation of
+// the same bits (hf-bf16's matmul_onednn_order). On this project's Xeon: the same FLOP/s (half
+// the instructions per second, twice the products each), so the emulation stays.
+void BM_Bf16DotPeak(benchmark::State& state) {
+  const int threads = int(state.range(0));
+  float probe = 0;
+  if (!probes::bf16_dot_peak(1, &probe)) {
+    state.SkipWithError("this CPU has no AVX512-BF16");
+    return;
+  }
+  set_num_threads(threads);
+  const std::size_t iters = std::size_t(1) << 24;
+  for (auto _ : state) {
+    std::atomic<float> sink{0};
+    parallel_for(threads, 1L << 40, [&](int b, int e) {
+      for (int i = b; i < e; ++i) {
+        float s = 0;
+        probes::bf16_dot_peak(iters, &s);
+        sink = sink + s;
+      }
+    });
+    benchmark::DoNotOptimize(sink.load());
+  }
+  state.counters["FLOP/s"] = benchmark::Counter(12.0 * 16 * 2 * 2 * double(iters) * threads, benchmark::Counter::kIsIterationInvariantRate);
+  set_num_threads(int(std::max(1u, std::thread::hardware_concurrency())));
+}
+BENCHMARK(BM_Bf16DotPeak)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.5);
+
 template <class W>
 std::vector<W> random_weights(std::size_t n) {
   std::mt19937 rng(1);
@@ -99,6 +130,21 @@ template <class W>
 void BM_Gemm(benchmark::State& state) { run_matmul<HwyDynamicTarget, W>(state, 512, 2048, 640); }
 BENCHMARK_TEMPLATE(BM_Gemm, float)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
 BENCHMARK_TEMPLATE(BM_Gemm, bf16_t)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
+
+// The hf-bf16 policy's linear layers: oneDNN's order (one fma chain per output), bf16 weights.
+void BM_GemmOneDnnOrder(benchmark::State& state) {
+  const int rows = 512, out = 2048, in = 640;
+  const Tensor x = random_rows(rows, in);
+  const std::vector<bf16_t> w = random_weights<bf16_t>(std::size_t(out) * in);
+  Tensor y;
+  for (auto _ : state) {
+    Ops<HwyDynamicTarget>::matmul_onednn_order(x, WeightMatrix<bf16_t>{w.data(), out, in}, y);
+    benchmark::DoNotOptimize(y.data.data());
+  }
+  state.counters["FLOP/s"] = benchmark::Counter(2.0 * rows * out * in, benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(std::string("bf16 oneDNN order ") + Ops<HwyDynamicTarget>::name());
+}
+BENCHMARK(BM_GemmOneDnnOrder)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
 
 template <class W>
 void BM_ScalarMatmul(benchmark::State& state) { run_matmul<ScalarTarget, W>(state, int(state.range(0)), 2048, 640); }

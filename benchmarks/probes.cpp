@@ -19,6 +19,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <vector>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "probes.hpp"
 #include "t5gemma2/ops/parallel.hpp"
@@ -28,11 +31,15 @@ namespace probes {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// 12 independent FMA chains per call, `iters` times: returns a value so nothing is elided.
+// 12 independent FMA chains per call, `iters` times: returns a value so nothing is elided. The
+// chains start from 12 different values: from one value they were 12 copies of one chain, which
+// the compiler merged into a single FMA per iteration (so this probe reported 12 FMAs per FMA
+// latency, 1.5× the real peak of 2 per cycle, until 2026-12-07).
 HWY_NOINLINE float FmaPeak(std::size_t iters) {
   const hn::ScalableTag<float> d;
-  auto a0 = hn::Set(d, 1.0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0,
-       a11 = a0;
+  auto a0 = hn::Set(d, 1.0f), a1 = hn::Set(d, 1.1f), a2 = hn::Set(d, 1.2f), a3 = hn::Set(d, 1.3f), a4 = hn::Set(d, 1.4f),
+       a5 = hn::Set(d, 1.5f), a6 = hn::Set(d, 1.6f), a7 = hn::Set(d, 1.7f), a8 = hn::Set(d, 1.8f), a9 = hn::Set(d, 1.9f),
+       a10 = hn::Set(d, 2.0f), a11 = hn::Set(d, 2.1f);
   const auto m = hn::Set(d, 0.999999f), c = hn::Set(d, 1e-7f);
   for (std::size_t i = 0; i < iters; ++i) {
     a0 = hn::MulAdd(a0, m, c), a1 = hn::MulAdd(a1, m, c), a2 = hn::MulAdd(a2, m, c), a3 = hn::MulAdd(a3, m, c);
@@ -142,6 +149,30 @@ HWY_EXPORT(GemvFree);
 float fma_peak(std::size_t iters) { return HWY_DYNAMIC_DISPATCH(FmaPeak)(iters); }
 double flops_per_fma_iteration() { return 12.0 * 2.0 * double(HWY_DYNAMIC_DISPATCH(FloatsPerFma)()); }
 float read_stream(const float* p, std::size_t n) { return HWY_DYNAMIC_DISPATCH(ReadStream)(p, n); }
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// 12 independent chains of the instruction oneDNN's bf16 GEMM is made of (Highway 1.0.3 has no op);
+// different starting values keep the compiler from merging them.
+__attribute__((target("avx512f,avx512bf16"), noinline)) static float bf16_dot_chains(std::size_t iters) {
+  __m512 a[12];
+  for (int c = 0; c < 12; ++c) a[c] = _mm512_set1_ps(float(c));
+  const __m512bh x = (__m512bh)_mm512_set1_epi32(0x3f803f80), w = (__m512bh)_mm512_set1_epi32(0x33803380);
+  for (std::size_t i = 0; i < iters; ++i) {
+#pragma GCC unroll 12
+    for (int c = 0; c < 12; ++c) a[c] = _mm512_dpbf16_ps(a[c], x, w);
+  }
+  __m512 s = a[0];
+  for (int c = 1; c < 12; ++c) s = _mm512_add_ps(s, a[c]);
+  return _mm512_reduce_add_ps(s);
+}
+bool bf16_dot_peak(std::size_t iters, float* sink) {
+  if (!__builtin_cpu_supports("avx512bf16")) return false;
+  *sink = bf16_dot_chains(iters);
+  return true;
+}
+#else
+bool bf16_dot_peak(std::size_t, float*) { return false; }
+#endif
 
 std::vector<float> pack_for_gemm_free(const float* w, int N, int K) {
   const int P = HWY_DYNAMIC_DISPATCH(GemmFreePanel)();

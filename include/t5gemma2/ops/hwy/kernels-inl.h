@@ -367,46 +367,50 @@ HWY_NOINLINE inline void MatMulBF16(const float* x, int M, const bf16_t* w, int 
 // ---- matmul in oneDNN's bf16 order (the hf-bf16 policy) -------------------------------------
 //
 // y[r, o] = dot_onednn_order(x[r], w[o]) (ops/scalar.hpp): per output a sequential chain of fmas
-// over k, so the lanes hold ROWS, not k: x is transposed into xt[k][lane] for kN rows at a time,
-// each weight is broadcast, and kOneDnnOuts outputs run side by side (independent chains).
+// over k, so the lanes hold OUTPUTS, not k: a panel of kOneDnnCols weight rows is widened and
+// transposed once (wt[k][o]), each x[r, k] is broadcast, and kOneDnnRows rows × kOneDnnCols
+// outputs run side by side as independent chains — a register tile of an ordinary GEMM whose
+// accumulators each follow one output's chain exactly.
 #if T5GEMMA2_HWY_VECTOR_KERNELS
-inline constexpr int kOneDnnOuts = 8;
+inline constexpr int kOneDnnCols = 2 * int(kN);           // outputs per panel and tile: two vectors
+inline constexpr int kOneDnnRows = kN == 16 ? 12 : 6;      // rows per tile: 24 (AVX3) or 12 (AVX2) chains
 
-inline constexpr int kOneDnnPanel = 64;  // weight rows widened to f32 at a time (L2-resident)
-
-// acc[o] = fma(xv, wf[o·K + k], acc[o]) for the kOneDnnOuts outputs (constant indices: the
-// accumulators stay in registers; each weight is broadcast straight from memory into its fma).
-template <std::size_t... O>
-HWY_INLINE void OneDnnOrderStep(VF xv, const float* wf, std::size_t K, std::size_t k, VF* acc, std::index_sequence<O...>) {
+// A tile of kOneDnnRows rows packed as xp [K][kOneDnnRows] against a transposed panel
+// wt [K][kOneDnnCols], elements [k0, k1) of one oneDNN block: chains from zero, pairs (j+1, j),
+// then out[r] = the block sum (first block) or out[r] + it (later blocks), as dot_onednn_order
+// adds block sums.
+HWY_INLINE void OneDnnOrderTile(const float* xp, const float* wt, int k0, int k1, bool first, float* out, std::size_t out_stride) {
+  constexpr int R = kOneDnnRows;
   const DF d;
-  ((acc[O] = hn::MulAdd(xv, hn::Set(d, wf[O * K + k]), acc[O])), ...);
-}
-
-// Rows r0..r0+kN of x (transposed: xt[k][lane]) against kOneDnnOuts widened weight rows
-// wf[o][k]: out[o][lane].
-HWY_INLINE void OneDnnOrderTile(const float* xt, const float* wf, int K, int kb, float* out) {
-  const DF d;
-  constexpr auto outs = std::make_index_sequence<kOneDnnOuts>();
-  VF total[kOneDnnOuts], acc[kOneDnnOuts];
-  for (int k0 = 0; k0 < K; k0 += kb) {
-    const int k1 = std::min(K, k0 + kb);
-    for (int o = 0; o < kOneDnnOuts; ++o) acc[o] = hn::Zero(d);
-    int j = k0;
-    for (; j + 1 < k1; j += 2) {  // element j+1, then j
-      OneDnnOrderStep(hn::LoadU(d, xt + std::size_t(j + 1) * kN), wf, std::size_t(K), std::size_t(j + 1), acc, outs);
-      OneDnnOrderStep(hn::LoadU(d, xt + std::size_t(j) * kN), wf, std::size_t(K), std::size_t(j), acc, outs);
+  VF acc[R][2];
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = hn::Zero(d);
+  const auto step = [&](int k) {
+    const VF w0 = hn::LoadU(d, wt + std::size_t(k) * kOneDnnCols), w1 = hn::LoadU(d, wt + std::size_t(k) * kOneDnnCols + kN);
+    for (int r = 0; r < R; ++r) {
+      const VF xr = hn::Set(d, xp[std::size_t(k) * R + std::size_t(r)]);
+      acc[r][0] = hn::MulAdd(xr, w0, acc[r][0]);
+      acc[r][1] = hn::MulAdd(xr, w1, acc[r][1]);
     }
-    if (j < k1) OneDnnOrderStep(hn::LoadU(d, xt + std::size_t(j) * kN), wf, std::size_t(K), std::size_t(j), acc, outs);
-    for (int o = 0; o < kOneDnnOuts; ++o) total[o] = k0 == 0 ? acc[o] : hn::Add(total[o], acc[o]);
+  };
+  int j = k0;
+  for (; j + 1 < k1; j += 2) {  // element j+1, then j
+    step(j + 1);
+    step(j);
   }
-  for (int o = 0; o < kOneDnnOuts; ++o) hn::StoreU(total[o], d, out + std::size_t(o) * kN);
+  if (j < k1) step(j);
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < 2; ++v) {
+      float* o = out + std::size_t(r) * out_stride + std::size_t(v) * kN;
+      hn::StoreU(first ? acc[r][v] : hn::Add(hn::LoadU(d, o), acc[r][v]), d, o);
+    }
 }
 #endif
 
 #if T5GEMMA2_HWY_VECTOR_KERNELS
-// Few rows (decode): lanes hold OUTPUTS instead. Each 32-bit word of a weight row is a pair
-// (w[2p], w[2p+1]); one gather fetches pair p of kN rows, split into the odd and even halves,
-// and the row's x[2p+1], x[2p] are broadcast: the same fma chain per output. K must be even.
+// Few rows (decode): widening a panel would cost more than its use, so the bf16 weights are read
+// in place. Each 32-bit word of a weight row is a pair (w[2p], w[2p+1]); one gather fetches pair
+// p of kN rows, split into the odd and even halves, and the row's x[2p+1], x[2p] are broadcast:
+// the same fma chain per output. K must be even.
 inline constexpr int kGatherGroups = 4;  // output groups of kN in flight (independent chains)
 
 HWY_INLINE void OneDnnOrderRowGather(const float* x, const bf16_t* w, int N, int K, int kb, float* y) {
@@ -468,30 +472,41 @@ HWY_NOINLINE inline void MatMulOneDnnOrder(const float* x, int M, const bf16_t* 
     });
     return;
   }
-  const int blocks = (M + int(kN) - 1) / int(kN);
-  std::vector<float> xt(std::size_t(blocks) * std::size_t(K) * kN, 0.0f);  // [block][k][lane]
+  // x packed once into tiles of kOneDnnRows rows, xp [tile][K][kOneDnnRows] (rows past M: zeros).
+  const int tiles = (M + kOneDnnRows - 1) / kOneDnnRows;
+  std::vector<float> xp(std::size_t(tiles) * std::size_t(K) * kOneDnnRows, 0.0f);
   for (int r = 0; r < M; ++r)
     for (int k = 0; k < K; ++k)
-      xt[(std::size_t(r / int(kN)) * std::size_t(K) + std::size_t(k)) * kN + std::size_t(r % int(kN))] = x[std::size_t(r) * std::size_t(K) + std::size_t(k)];
-  // Panels of kOneDnnPanel weight rows, widened to f32 once and kept in L2 while every row
-  // block passes over them.
-  const int panels = (N + kOneDnnPanel - 1) / kOneDnnPanel;
+      xp[(std::size_t(r / kOneDnnRows) * std::size_t(K) + std::size_t(k)) * kOneDnnRows + std::size_t(r % kOneDnnRows)] =
+          x[std::size_t(r) * std::size_t(K) + std::size_t(k)];
+  // Panels of kOneDnnCols outputs: widened and transposed once, then every tile of rows passes
+  // over the panel, one oneDNN block after another. A narrow last panel or a short last tile
+  // writes to `part` first.
+  const int panels = (N + kOneDnnCols - 1) / kOneDnnCols;
   parallel_for(panels, long(M) * N * K, [&](int p0, int p1) {
-    HWY_ALIGN float out[kOneDnnOuts * kN];
-    std::vector<float> wf(std::size_t(kOneDnnPanel) * std::size_t(K));
+    std::vector<float> wt(std::size_t(K) * kOneDnnCols);
+    std::vector<float> part(std::size_t(tiles) * kOneDnnRows * kOneDnnCols);
     for (int p = p0; p < p1; ++p) {
-      const int c0 = p * kOneDnnPanel, c1 = std::min(N, c0 + kOneDnnPanel);
-      for (std::size_t i = 0; i < wf.size(); ++i)  // rows past N: zeros (their outputs are dropped)
-        wf[i] = i < std::size_t(c1 - c0) * std::size_t(K) ? to_f32(w[std::size_t(c0) * std::size_t(K) + i]) : 0.0f;
-      for (int b = 0; b < blocks; ++b)
-        for (int o0 = c0; o0 < c1; o0 += kOneDnnOuts) {
-          const int n_o = std::min(kOneDnnOuts, c1 - o0);
-          OneDnnOrderTile(xt.data() + std::size_t(b) * std::size_t(K) * kN, wf.data() + std::size_t(o0 - c0) * std::size_t(K), K, kb,
-                          out);
-          for (int l = 0; l < int(kN) && b * int(kN) + l < M; ++l)
-            for (int o = 0; o < n_o; ++o)
-              y[std::size_t(b * int(kN) + l) * std::size_t(N) + std::size_t(o0 + o)] = out[std::size_t(o) * kN + std::size_t(l)];
+      const int c0 = p * kOneDnnCols, cols = std::min(N - c0, kOneDnnCols);
+      for (int o = 0; o < kOneDnnCols; ++o)  // outputs past N: zero weights (their sums are dropped)
+        for (int k = 0; k < K; ++k)
+          wt[std::size_t(k) * kOneDnnCols + std::size_t(o)] = o < cols ? to_f32(w[std::size_t(c0 + o) * std::size_t(K) + std::size_t(k)]) : 0.0f;
+      const auto direct = [&](int t) { return cols == kOneDnnCols && (t + 1) * kOneDnnRows <= M; };
+      for (int k0 = 0; k0 < K; k0 += kb)
+        for (int t = 0; t < tiles; ++t) {
+          const float* tile = xp.data() + std::size_t(t) * std::size_t(K) * kOneDnnRows;
+          if (direct(t))
+            OneDnnOrderTile(tile, wt.data(), k0, std::min(K, k0 + kb), k0 == 0, y + std::size_t(t) * kOneDnnRows * std::size_t(N) + std::size_t(c0),
+                            std::size_t(N));
+          else
+            OneDnnOrderTile(tile, wt.data(), k0, std::min(K, k0 + kb), k0 == 0, part.data() + std::size_t(t) * kOneDnnRows * kOneDnnCols,
+                            kOneDnnCols);
         }
+      for (int t = 0; t < tiles; ++t)
+        if (!direct(t))
+          for (int r = t * kOneDnnRows; r < std::min(M, (t + 1) * kOneDnnRows); ++r)
+            std::copy(part.begin() + std::ptrdiff_t(r) * kOneDnnCols, part.begin() + std::ptrdiff_t(r) * kOneDnnCols + cols,
+                      y + std::size_t(r) * std::size_t(N) + std::size_t(c0));
     }
   });
 #else
