@@ -20,6 +20,7 @@
 
 #include "probes.hpp"
 #include "t5gemma2/dump.hpp"
+#include "t5gemma2/memory.hpp"
 #include "t5gemma2/ops/dispatch.hpp"
 #include "t5gemma2/tokenizer.hpp"
 
@@ -191,6 +192,18 @@ void BM_TinyForward(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_TinyForward)->Unit(benchmark::kMillisecond);
+
+// The demo model's encoder on N tokens (id 300), the call the Python module's Model.encode makes
+// (benchmarks/bench_module.py times the module on the same input: the ratio is its overhead).
+void BM_DemoEncode(benchmark::State& state) {
+  keep_freed_memory();  // as the CLI and the module do: freed buffers are reused, not faulted in again
+  const std::string dir = std::string(T5GEMMA2_SOURCE_DIR) + "/models/demo";
+  const Model<RuntimeDims, float, HwyDynamicTarget> model(dir);
+  const std::vector<int> ids(std::size_t(state.range(0)), 300);
+  const std::vector<uint8_t> valid(ids.size(), 1);
+  for (auto _ : state) benchmark::DoNotOptimize(model.encode(ids, valid).data.data());
+}
+BENCHMARK(BM_DemoEncode)->Arg(64)->Arg(512)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // Greedy generation on the demo model: encode a text prompt once, then decode until EOS.
 void BM_DemoGenerate(benchmark::State& state) {

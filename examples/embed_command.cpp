@@ -18,6 +18,7 @@
 #include <xtensor/xnpy.hpp>
 
 #include "cli_args.hpp"
+#include "default_model.hpp"
 #include "t5gemma2/sentence_embeddings.hpp"
 #include "t5gemma2/image.hpp"
 #include "t5gemma2/memory.hpp"
@@ -76,7 +77,7 @@ void write_json_lines(const std::vector<Tensor>& vectors, bool one_per_token) {
 }  // namespace
 
 int embed_main(int argc, char** argv) {
-  std::string model_dir = T5GEMMA2_DEFAULT_MODEL, out, pooling_name = "mean", target;
+  std::string model_dir = t5gemma2_cli::program_default_model(), out, pooling_name = "mean", target;
   std::vector<std::string> prompts, images;
   bool normalize = false;
   int threads = 0;

@@ -26,17 +26,15 @@
 #include <vector>
 
 #include "cli_args.hpp"
+#include "default_model.hpp"
 #include "t5gemma2/t5gemma2.hpp"
-
-#ifndef T5GEMMA2_DEFAULT_MODEL
-#define T5GEMMA2_DEFAULT_MODEL "models/demo"
-#endif
 
 namespace {
 
 using namespace t5gemma2;
 
-const char* kUsage =
+// The usage text; %s: the default model folder.
+const char* kUsageFormat =
     "usage: t5gemma2 [--model DIR] [--image PATH]... [--prompt TEXT]... [--prompt-file F [--whole-file]]\n"
     "                [--max-input-tokens N] [--max-new-tokens N] [--temperature T] [--top-k K]\n"
     "                [--top-p P] [--seed S] [--num-beams N] [--num-return-sequences N]\n"
@@ -47,7 +45,7 @@ const char* kUsage =
     "Generates text with a T5Gemma 2 checkpoint (config.json, model.safetensors, tokenizer.model).\n"
     "`t5gemma2 embed --help`: sentence embeddings from the encoder alone.\n"
     "  --model DIR         checkpoint directory (default: the bundled demo model,\n"
-    "                      " T5GEMMA2_DEFAULT_MODEL ")\n"
+    "                      %s)\n"
     "  --image PATH        an image (PNG, JPEG, BMP, GIF, PGM/PPM); repeatable. Each\n"
     "                      <start_of_image> in the prompt takes the next image; a prompt without\n"
     "                      markers gets one per image in front\n"
@@ -85,8 +83,15 @@ const char* kUsage =
     "                      long-input runs of the full-size presets)\n"
     "The generated text is printed as it is produced (one line per prompt).\n";
 
+std::string usage_text() {
+  const std::string model = t5gemma2_cli::program_default_model();
+  std::string text(std::size_t(std::snprintf(nullptr, 0, kUsageFormat, model.c_str())), '\0');
+  std::snprintf(text.data(), text.size() + 1, kUsageFormat, model.c_str());
+  return text;
+}
+
 [[noreturn]] void bad_usage(const std::string& why) {
-  std::fprintf(stderr, "t5gemma2: %s\n\n%s", why.c_str(), kUsage);
+  std::fprintf(stderr, "t5gemma2: %s\n\n%s", why.c_str(), usage_text().c_str());
   std::exit(2);
 }
 
@@ -162,7 +167,7 @@ class EncodeProgressBar {
 };
 
 struct Args {
-  std::string model = T5GEMMA2_DEFAULT_MODEL;
+  std::string model = t5gemma2_cli::program_default_model();
   std::vector<std::string> images;
   std::vector<std::string> prompts;
   int max_new_tokens = -1;
@@ -196,7 +201,7 @@ Args parse_args(int argc, char** argv) {
       return argv[++i];
     };
     if (f == "--help" || f == "-h") {
-      std::fputs(kUsage, stdout);
+      std::fputs(usage_text().c_str(), stdout);
       std::string targets;
       for (const std::string& t : available_targets()) targets += (targets.empty() ? "" : ", ") + t;
       std::printf("SIMD targets of this build on this CPU: %s\n", targets.c_str());

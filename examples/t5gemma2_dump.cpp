@@ -126,18 +126,9 @@ int run(const DumpArgs& a) {
   if (!a.prompt.empty()) inputs = std::make_unique<t5gemma2::SafetensorsFile>(prompt_inputs(a, model.config()));
   else if (!inputs_path.empty()) inputs = std::make_unique<t5gemma2::SafetensorsFile>(inputs_path);
   t5gemma2::ArrayMap out;
-  bool any = !images.empty();
+  bool any = inputs && t5gemma2::run_cases(model, *inputs, max_new_tokens, out);
+  any = any || !images.empty();
   const bool has_text = inputs && inputs->find("text.encoder_input_ids");
-  for (const std::string prefix : {"text.", "mm."}) {
-    if (!inputs || !inputs->find(prefix + "encoder_input_ids")) continue;
-    if (inputs->find(prefix + "decoder_input_ids")) t5gemma2::run_case(model, *inputs, prefix, out);
-    if (max_new_tokens > 0) {
-      // Goldens name the image batch's generation gen_mm.* next to a text batch, gen.* alone.
-      const std::string gen_prefix = prefix == "mm." && has_text ? "gen_mm." : "gen.";
-      t5gemma2::run_generation(model, *inputs, prefix, gen_prefix, max_new_tokens, out);
-    }
-    any = true;
-  }
   if (!images.empty()) t5gemma2::run_image_preprocessing(images, model.config().vision.image_size, out);
   if (!any) throw t5gemma2::Error(inputs_path + ": no known case (expected text.encoder_input_ids or mm.encoder_input_ids)");
   t5gemma2::write_arrays(out, out_path);

@@ -5,6 +5,7 @@ set -euo pipefail
 packages=(g++ cmake make pkg-config python3
           libhwy-dev libxtensor-dev libxsimd-dev libsentencepiece-dev libstb-dev
           catch2 libbenchmark-dev nlohmann-json3-dev
+          pybind11-dev python3-dev python3-numpy python3-pytest  # the Python module and its tests
           clang libclang-rt-dev)  # clang + its runtime: the libFuzzer targets (tools/fuzz.sh)
 missing=()
 for p in "${packages[@]}"; do

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what is missing, then runs everything CI checks, in order:
-#   1. Release build, the whole test suite (ctest)
+#   1. Release build with the Python module, the whole test suite (ctest, pytest included)
 #   2. ASan + UBSan build, the fast part of the suite (no full-size goldens, benchmarks or
 #      packaging consumers); any sanitizer report fails its test
 #   3. the libFuzzer targets, T5GEMMA2_FUZZ_SECONDS each (default 20; tools/fuzz.sh)
@@ -11,7 +11,11 @@ tools/install-deps.sh
 jobs=$(nproc)
 build=${T5GEMMA2_BUILD_DIR:-build}
 start=$SECONDS
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release "$@"
+# The Python module is built and tested with the system's Python (Debian's numpy and pytest), not
+# with another python3 that may come first on PATH.
+python=()
+if [ -x /usr/bin/python3 ]; then python=(-DPython3_EXECUTABLE=/usr/bin/python3); fi
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DT5GEMMA2_PYTHON=ON "${python[@]}" "$@"
 cmake --build "$build" -j"$jobs"
 ctest --test-dir "$build" --output-on-failure -j"$jobs"
 echo "test.sh: release build and tests: $((SECONDS - start)) s"

@@ -238,6 +238,22 @@ inline void run_generation(const M& model, const SafetensorsFile& inputs, const 
   out[out_prefix + "step_logits"] = std::move(logits);
 }
 
+// Every case of `inputs` (text.*, then mm.*): the teacher-forced pass when the case has
+// decoder_input_ids, greedy generation of max_new_tokens (0: none) — named gen.* alone, gen_mm.*
+// for the image batch next to a text batch, as in the goldens. Returns whether any case ran.
+template <class M>
+inline bool run_cases(const M& model, const SafetensorsFile& inputs, int max_new_tokens, ArrayMap& out) {
+  bool any = false;
+  const bool has_text = inputs.find("text.encoder_input_ids") != nullptr;
+  for (const std::string prefix : {"text.", "mm."}) {
+    if (!inputs.find(prefix + "encoder_input_ids")) continue;
+    if (inputs.find(prefix + "decoder_input_ids")) run_case(model, inputs, prefix, out);
+    if (max_new_tokens > 0) run_generation(model, inputs, prefix, prefix == "mm." && has_text ? "gen_mm." : "gen.", max_new_tokens, out);
+    any = true;
+  }
+  return any;
+}
+
 // Preprocesses image files into "image.pixel_values" [n, 3, S, S].
 inline void run_image_preprocessing(const std::vector<std::string>& paths, int image_size, ArrayMap& out) {
   Array a;
