@@ -9,7 +9,9 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 #include "t5gemma2/dump.hpp"
@@ -398,6 +400,34 @@ TEST_CASE("thread counts 1, 2, 3 give the same bits (matmul split over outputs)"
     CHECK(same_bits(outs[0].data, outs[1].data));
     CHECK(same_bits(outs[0].data, outs[2].data));
   });
+  set_num_threads(int(std::max(1u, std::thread::hardware_concurrency())));
+}
+
+// A forked child has none of the parent's pool threads: after forget_thread_pool_after_fork() its
+// parallel_for starts a pool of its own and gives the parent's bits (without it the child waits
+// for the missing workers forever: the child here is killed after 20 s and the test fails).
+TEST_CASE("after fork, forget_thread_pool_after_fork lets the child compute with threads") {
+  std::mt19937 rng(5);
+  Tensor x(16, 640);
+  x.data = random_floats(x.data.size(), rng);
+  const std::vector<float> wf = random_floats(std::size_t(1024) * 640, rng, 0.05f);
+  const WeightMatrix<float> m{wf.data(), 1024, 640};
+  set_num_threads(2);
+  Tensor parent;
+  Dyn::matmul(x, m, parent);  // the pool's workers exist now
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    alarm(20);
+    forget_thread_pool_after_fork();
+    Tensor child;
+    Dyn::matmul(x, m, child);
+    _exit(same_bits(parent.data, child.data) ? 0 : 1);
+  }
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
   set_num_threads(int(std::max(1u, std::thread::hardware_concurrency())));
 }
 

@@ -1,4 +1,5 @@
 # Type stub of the t5gemma2 extension module (examples/python/t5gemma2_module.cpp), for editors.
+import os
 from typing import Any, Literal, overload
 
 import numpy as np
@@ -18,13 +19,12 @@ def read_safetensors(path: str) -> dict[str, np.ndarray]:
 def available_targets() -> list[str]:
     """SIMD targets this CPU runs, best first, then 'scalar' (the reference). Results are identical on all."""
 
-class Hypothesis(dict):  # {"text": str, "tokens": list[int], "score": float | None}
-    ...
+# generate() returns dicts {"text": str, "tokens": list[int], "score": float | None}.
 
 class Model:
     def __init__(
         self,
-        path: str,
+        path: str | os.PathLike[str],
         *,
         precision: Literal["f32", "bf16-weights", "hf-bf16"] = "f32",
         target: str | None = None,
@@ -45,7 +45,7 @@ class Model:
         self,
         prompt: str,
         *,
-        images: list[str] = ...,
+        images: list[str] | None = None,
         max_new_tokens: int | None = None,
         num_beams: int | None = None,
         num_return_sequences: int | None = None,
@@ -70,11 +70,15 @@ class Model:
         images: list[list[str]] | None = None,
         pooling: Literal["mean", "first", "last"] = "mean",
         normalize: bool = False,
-    ) -> npt.NDArray[np.float32]: ...
+    ) -> npt.NDArray[np.float32]: ...  # [n, H] ([1, H] for one str)
     @overload
     def embed(
         self, prompts: list[str], *, images: list[list[str]] | None = None, pooling: Literal["none"], normalize: bool = False
-    ) -> list[npt.NDArray[np.float32]]: ...
+    ) -> list[npt.NDArray[np.float32]]: ...  # one [tokens, H] per prompt
+    @overload
+    def embed(
+        self, prompts: str, *, images: list[list[str]] | None = None, pooling: Literal["none"], normalize: bool = False
+    ) -> npt.NDArray[np.float32]: ...  # [tokens, H]
     def encode(
         self,
         input_ids: npt.ArrayLike,

@@ -12,13 +12,18 @@
 // module gives their bits. Here only the crossing between Python and C++ is decided:
 //   * arrays out are handed over, not copied: a result's std::vector moves into a capsule that
 //     owns the numpy array's memory;
-//   * arrays in are read in place when they already are C-contiguous of the right dtype (no
-//     conversion copy); the library's Tensor then takes its one copy;
+//   * encode's arrays are read in place when they already are C-contiguous of the right dtype (no
+//     conversion copy); the library's Tensor then takes its one copy (dump's inputs are copied
+//     into an in-memory safetensors file, as the dump tool reads them);
 //   * the GIL is released while the model computes, and every computation holds one process-wide
 //     lock: the thread pool and the SIMD target are process-wide settings that each Model applies
-//     (threads, target) before it runs;
-//   * Ctrl-C: the encoder's progress reports and each generated token check Python's signals;
-//     a pending KeyboardInterrupt stops the work there and is raised;
+//     (threads, target) before it runs; a forked child gets a fresh lock and thread pool;
+//   * Ctrl-C: on the main thread, the encoder's progress reports, each image and each greedy or
+//     sampled token check Python's signals (at most every 10 ms); a pending KeyboardInterrupt
+//     stops the work there and is raised (embed checks between its stacks of prompts; a beam
+//     search only before it starts);
+//   * importing the module calls keep_freed_memory() (memory.hpp): freed activation buffers
+//     stay in the process for reuse, as in the CLI;
 //   * errors: t5gemma2::Error from reading a file (checkpoint, config, tokenizer, image) becomes
 //     t5gemma2.Error, a subclass of OSError; from checking an argument or input (a prompt too
 //     long, an image/marker mismatch, a bad option), ValueError — with the CLI's messages.
@@ -27,6 +32,8 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <chrono>
+#include <new>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -40,6 +47,7 @@
 #include <variant>
 #include <vector>
 
+#include "../cli_args.hpp"
 #include "../default_model.hpp"
 #include "t5gemma2/dump.hpp"
 #include "t5gemma2/t5gemma2.hpp"
@@ -68,26 +76,55 @@ auto blame(Blame who, F&& f) {
   }
 }
 
-// Checks Python's signal handlers from the thread that computes (it holds no GIL then).
+// The thread that imported the module: Python runs signal handlers on the main thread only.
+std::thread::id& main_thread() {
+  static std::thread::id id;
+  return id;
+}
+
+// Checks Python's signal handlers from the computing thread (which holds no GIL then): only on
+// the main thread, and at most every 10 ms (taking the GIL costs a switch when other threads run).
 void check_signals() {
+  if (std::this_thread::get_id() != main_thread()) return;
+  thread_local std::chrono::steady_clock::time_point last;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last < std::chrono::milliseconds(10)) return;
+  last = now;
   py::gil_scoped_acquire gil;
   if (PyErr_CheckSignals() != 0) throw Interrupted{};
 }
 
-// The computation f without the GIL, under the process-wide compute lock.
+// The computation f without the GIL, under the process-wide compute lock. A call made while this
+// thread already computes (a signal handler that uses a model) is refused, not deadlocked.
 std::mutex& compute_lock() {
   static std::mutex m;
   return m;
 }
+bool& computing() {
+  thread_local bool inside = false;
+  return inside;
+}
 template <class F>
 auto compute(F&& f) {
+  if (computing()) throw std::runtime_error("t5gemma2: a model was called while this thread is computing (from a signal handler?)");
   try {
     py::gil_scoped_release no_gil;
     std::lock_guard<std::mutex> one_at_a_time(compute_lock());
+    computing() = true;
+    struct Done {
+      ~Done() { computing() = false; }
+    } done;
     return blame(Blame::kInput, f);
   } catch (const Interrupted&) {
     throw py::error_already_set();  // the KeyboardInterrupt PyErr_CheckSignals set
   }
+}
+
+// In a forked child: the parent's worker threads and any lock they held are gone.
+void after_fork_in_child() {
+  forget_thread_pool_after_fork();
+  new (&compute_lock()) std::mutex();
+  main_thread() = std::this_thread::get_id();
 }
 
 // ---- numpy -----------------------------------------------------------------------------------
@@ -110,14 +147,16 @@ py::object array_of(Array&& a) {
 
 // Token ids from any integer array or sequence: 1-D [S], or [1, S].
 std::vector<int> ids_of(const py::handle& obj, const char* what) {
-  const auto a = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(obj);
-  if (!a) throw py::value_error(std::string(what) + " must be a sequence of integer token ids");
+  const py::array any = py::array::ensure(obj);
+  if (!any || (any.size() > 0 && any.dtype().kind() != 'i' && any.dtype().kind() != 'u' && any.dtype().kind() != 'b'))
+    throw py::value_error(std::string(what) + " must be a sequence or array of integers");
+  const auto a = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(any);
   if (!(a.ndim() == 1 || (a.ndim() == 2 && a.shape(0) == 1)))
     throw py::value_error(std::string(what) + " must be 1-D [tokens] or [1, tokens]");
   std::vector<int> ids;
   for (py::ssize_t i = 0; i < a.size(); ++i) {
     const int64_t v = a.data()[i];
-    if (v < 0 || v >= (int64_t(1) << 31)) throw py::value_error(std::string(what) + ": token id " + std::to_string(v) + " is out of range");
+    if (v < 0 || v >= (int64_t(1) << 31)) throw py::value_error(std::string(what) + ": value " + std::to_string(v) + " is out of range");
     ids.push_back(int(v));
   }
   return ids;
@@ -165,6 +204,7 @@ class PyModel {
       const int limit = config_.encoder.max_position_embeddings;
       std::size_t markers = 0;
       for (std::size_t b = 0; b < prompts.size(); ++b) {
+        t5gemma2_cli::check_prompt_bytes(prompts[b], b + 1, limit);  // before tokenizing megabytes
         const std::size_t n = prompts.size() == 1 ? images.size() : count_markers(prompts[b]);
         markers += n;
         check(markers <= images.size(), [&] {
@@ -211,7 +251,10 @@ class PyModel {
 
   // The tokenizer; a model folder without tokenizer.model reports it here, when text is used.
   const Tokenizer& tokenizer() const {
-    if (!tokenizer_) blame(Blame::kFile, [&] { return load_tokenizer(path_, config_); });  // throws, naming the file
+    if (!tokenizer_) {
+      blame(Blame::kFile, [&] { return load_tokenizer(path_, config_); });  // throws, naming the file
+      throw FileError(path_ + "/tokenizer.model: not present when the model was loaded");
+    }
     return *tokenizer_;
   }
 
@@ -237,20 +280,24 @@ class PyModel {
 
 
  public:
-  PyModel(const std::string& path, const std::string& precision, std::optional<std::string> target, std::optional<int> threads,
+  PyModel(const py::object& path_like, const std::string& precision, std::optional<std::string> target, std::optional<int> threads,
           std::optional<long long> synthetic_seed, bool encoder_only)
-      : path_(path), precision_(precision), target_(target.value_or("")), threads_(threads.value_or(0)) {
+      : path_(py::str(py::module_::import("os").attr("fspath")(path_like))),
+        precision_(precision),
+        target_(target.value_or("")),
+        threads_(threads.value_or(0)) {
+    const std::string& path = path_;
     if (precision != "f32" && precision != "bf16-weights" && precision != "hf-bf16")
       throw py::value_error("precision must be \"f32\", \"bf16-weights\" or \"hf-bf16\", not \"" + precision + "\"");
-    if (threads && *threads < 1) throw py::value_error("threads must be >= 1");
-    if (synthetic_seed && *synthetic_seed < 0) throw py::value_error("synthetic_seed must be >= 0");
+    if (threads && (*threads < 1 || *threads > 1024)) throw py::value_error("threads must be between 1 and 1024");
+    if (synthetic_seed && (*synthetic_seed < 0 || *synthetic_seed > (1 << 30))) throw py::value_error("synthetic_seed must be between 0 and 2^30");
     config_ = blame(Blame::kFile, [&] { return load_model_config(path); });
     config_json_ = read_text_file(path + "/config.json");
     if (std::filesystem::exists(path + "/tokenizer.model"))  // else: ids in, ids out (dump, encode) only
       tokenizer_ = blame(Blame::kFile, [&] { return std::make_unique<Tokenizer>(load_tokenizer(path, config_)); });
-    blame(Blame::kInput, [&] { apply_settings(); return 0; });
     py::gil_scoped_release no_gil;
     std::lock_guard<std::mutex> one_at_a_time(compute_lock());
+    blame(Blame::kInput, [&] { apply_settings(); return 0; });  // an unknown target: ValueError
     blame(Blame::kFile, [&] {
       const ModelParts parts{.decoder = !encoder_only, .vision = true};
       const auto load = [&](auto tag) {
@@ -267,10 +314,10 @@ class PyModel {
 
   py::object config() const { return py::module_::import("json").attr("loads")(config_json_); }
   std::string target() const {
-    py::gil_scoped_release no_gil;  // never wait for the lock holding the GIL (check_signals takes it)
-    std::lock_guard<std::mutex> one_at_a_time(compute_lock());
-    apply_settings();
-    return HwyDynamicTarget::name();
+    return compute([&] {
+      apply_settings();
+      return std::string(HwyDynamicTarget::name());
+    });
   }
 
   std::vector<int> tokenize(const std::string& text, bool add_bos) const { return tokenizer().encode(text, add_bos); }
@@ -278,13 +325,14 @@ class PyModel {
     return blame(Blame::kInput, [&] { return tokenizer().decode(ids, skip_special_tokens); });
   }
 
-  py::object generate(const py::object& prompt, const std::vector<std::string>& images, std::optional<int> max_new_tokens,
+  py::object generate(const py::object& prompt, const std::optional<std::vector<std::string>>& images_or_none, std::optional<int> max_new_tokens,
                       std::optional<int> num_beams, std::optional<int> num_return_sequences, std::optional<double> length_penalty,
                       std::optional<py::object> early_stopping, std::optional<int> no_repeat_ngram_size,
                       std::optional<double> repetition_penalty, std::optional<int> min_new_tokens, bool do_sample, double temperature,
                       int top_k, double top_p, std::optional<uint64_t> seed) {
     const bool batch = !py::isinstance<py::str>(prompt);
     const std::vector<std::string> prompts = batch ? prompt.cast<std::vector<std::string>>() : std::vector<std::string>{prompt.cast<std::string>()};
+    const std::vector<std::string> images = images_or_none.value_or(std::vector<std::string>{});
     if (prompts.empty()) throw py::value_error("generate: no prompt");
     const GenerationDefaults& d = config_.generation;
     GenerationOptions o;
@@ -296,8 +344,8 @@ class PyModel {
     o.processing.repetition_penalty = float(repetition_penalty.value_or(d.repetition_penalty));
     o.processing.no_repeat_ngram_size = no_repeat_ngram_size.value_or(d.no_repeat_ngram_size);
     o.processing.min_new_tokens = min_new_tokens.value_or(d.min_new_tokens);
-    if (o.max_new_tokens < 1) throw py::value_error("max_new_tokens must be >= 1");
-    if (o.beam.num_beams < 1) throw py::value_error("num_beams must be >= 1");
+    if (o.max_new_tokens < 1 || o.max_new_tokens > (1 << 20)) throw py::value_error("max_new_tokens must be between 1 and 2^20");
+    if (o.beam.num_beams < 1 || o.beam.num_beams > 1024) throw py::value_error("num_beams must be between 1 and 1024");
     if (o.beam.num_return_sequences < 1 || o.beam.num_return_sequences > o.beam.num_beams)
       throw py::value_error("num_return_sequences must be between 1 and num_beams (" + std::to_string(o.beam.num_beams) + ")");
     if (!(o.processing.repetition_penalty > 0)) throw py::value_error("repetition_penalty must be > 0");
@@ -310,7 +358,7 @@ class PyModel {
     o.sampling = {.temperature = do_sample ? float(temperature) : 0.0f, .top_k = top_k, .top_p = float(top_p), .seed = seed.value_or(0)};
     o.on_token = [](std::size_t, int) { check_signals(); };
     const int dec_limit = config_.decoder.max_position_embeddings;
-    if (dec_limit > 0 && o.max_new_tokens + 1 > dec_limit)
+    if (dec_limit > 0 && o.max_new_tokens >= dec_limit)
       throw py::value_error("max_new_tokens " + std::to_string(o.max_new_tokens) + " exceeds the decoder's " + std::to_string(dec_limit) +
                             " positions (max_position_embeddings)");
 
@@ -434,20 +482,19 @@ class PyModel {
   }
 
   py::dict dump(const py::dict& inputs, int max_new_tokens) {
-    if (max_new_tokens < 0) throw py::value_error("max_new_tokens must be >= 0");
-    SafetensorsWriter w;
-    std::vector<py::array> keep;  // the arrays w points into
+    if (max_new_tokens < 0 || max_new_tokens > (1 << 20)) throw py::value_error("max_new_tokens must be between 0 and 2^20");
+    SafetensorsWriter w;  // copies each array: the dump tool's in-memory inputs file
     for (const auto& [key, value] : inputs) {
       const std::string name = py::str(key);
       const py::array any = py::array::ensure(value);
       if (!any) throw py::value_error("dump: '" + name + "' is not an array");
       std::vector<int64_t> shape(any.shape(), any.shape() + any.ndim());
       if (py::isinstance<py::array_t<float>>(any) || any.dtype().kind() == 'f') {
-        keep.push_back(py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(any));
-        w.add_f32(name, shape, static_cast<const float*>(keep.back().data()));
+        const auto a = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(any);
+        w.add_f32(name, shape, a.data());
       } else if (any.dtype().kind() == 'i' || any.dtype().kind() == 'u' || any.dtype().kind() == 'b') {
-        keep.push_back(py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(any));
-        w.add_i64(name, shape, static_cast<const int64_t*>(keep.back().data()));
+        const auto a = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(any);
+        w.add_i64(name, shape, a.data());
       } else {
         throw py::value_error("dump: '" + name + "' must hold integers or floats");
       }
@@ -482,13 +529,14 @@ class PyModel {
 PYBIND11_MODULE(t5gemma2, m) {
   m.doc() = "T5Gemma 2 (text + SigLIP vision encoder-decoder) from the header-only C++ reference: numpy in, numpy out.";
   m.attr("__version__") = T5GEMMA2_VERSION_STRING;
-  static py::exception<FileError> error(m, "Error", PyExc_OSError);
-  error.doc() = "A file could not be read or is not what it claims (checkpoint, config.json, tokenizer, image). Subclass of OSError.";
+  // Never destroyed: it must outlive the interpreter's finalization.
+  static auto* error = new py::exception<FileError>(m, "Error", PyExc_OSError);
+  error->doc() = "A file could not be read or is not what it claims (checkpoint, config.json, tokenizer, image). Subclass of OSError.";
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const FileError& e) {
-      PyErr_SetString(error.ptr(), e.what());
+      PyErr_SetString(error->ptr(), e.what());
     } catch (const Error& e) {  // not attributed to a file or an argument: the input as a whole
       PyErr_SetString(PyExc_ValueError, e.what());
     }
@@ -517,12 +565,15 @@ PYBIND11_MODULE(t5gemma2, m) {
         }, py::arg("path"),
         "Every tensor of a .safetensors file as numpy: floats as float32 (bf16/f16 widened exactly; f64 kept),\n"
         "integers as int64, u8/bool as uint8. For goldens and dumps, without PyTorch.");
-  m.def("available_targets", [] { return available_targets(); },
+  m.def("available_targets", [] { return compute([] { return available_targets(); }); },
         "Names of the SIMD targets this CPU runs, best first, then 'scalar' (the reference). Results are identical on all.");
   keep_freed_memory();
+  main_thread() = std::this_thread::get_id();
+  m.def("_after_fork_in_child", &after_fork_in_child);
+  py::module_::import("os").attr("register_at_fork")(py::arg("after_in_child") = m.attr("_after_fork_in_child"));
 
   py::class_<PyModel>(m, "Model", "A T5Gemma 2 checkpoint loaded for inference (T5Gemma2ForConditionalGeneration).")
-      .def(py::init<const std::string&, const std::string&, std::optional<std::string>, std::optional<int>, std::optional<long long>, bool>(),
+      .def(py::init<const py::object&, const std::string&, std::optional<std::string>, std::optional<int>, std::optional<long long>, bool>(),
            py::arg("path"), py::kw_only(), py::arg("precision") = "f32", py::arg("target") = py::none(), py::arg("threads") = py::none(),
            py::arg("synthetic_seed") = py::none(), py::arg("encoder_only") = false,
            "Loads PATH (config.json, model.safetensors, tokenizer.model).\n\n"
@@ -535,7 +586,7 @@ PYBIND11_MODULE(t5gemma2, m) {
       .def("tokenize", &PyModel::tokenize, py::arg("text"), py::kw_only(), py::arg("add_bos") = true,
            "Token ids of TEXT (Gemma 3's SentencePiece tokenizer, BOS first unless add_bos=False).")
       .def("detokenize", &PyModel::detokenize, py::arg("ids"), py::kw_only(), py::arg("skip_special_tokens") = false, "Text of token IDS.")
-      .def("generate", &PyModel::generate, py::arg("prompt"), py::kw_only(), py::arg("images") = std::vector<std::string>{},
+      .def("generate", &PyModel::generate, py::arg("prompt"), py::kw_only(), py::arg("images") = py::none(),
            py::arg("max_new_tokens") = py::none(), py::arg("num_beams") = py::none(), py::arg("num_return_sequences") = py::none(),
            py::arg("length_penalty") = py::none(), py::arg("early_stopping") = py::none(), py::arg("no_repeat_ngram_size") = py::none(),
            py::arg("repetition_penalty") = py::none(), py::arg("min_new_tokens") = py::none(), py::arg("do_sample") = false,

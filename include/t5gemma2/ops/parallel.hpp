@@ -20,6 +20,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <thread>
 #include <vector>
 
@@ -134,17 +135,25 @@ inline std::atomic<int>& thread_count() {
   return n;
 }
 
+struct PoolState {
+  std::mutex m;
+  std::unique_ptr<ThreadPool> p;
+};
+inline PoolState& pool_state() {
+  static PoolState s;
+  return s;
+}
+
 // The pool of the current thread count (rebuilt when the count changes).
 inline ThreadPool& pool() {
-  static std::mutex m;
-  static std::unique_ptr<ThreadPool> p;
-  std::lock_guard<std::mutex> lock(m);
-  if (!p || p->size() != thread_count()) {
-    p.reset();
-    p = std::make_unique<ThreadPool>(thread_count());
-    if (p->size() != thread_count()) thread_count() = p->size();  // the system gave fewer
+  PoolState& s = pool_state();
+  std::lock_guard<std::mutex> lock(s.m);
+  if (!s.p || s.p->size() != thread_count()) {
+    s.p.reset();
+    s.p = std::make_unique<ThreadPool>(thread_count());
+    if (s.p->size() != thread_count()) thread_count() = s.p->size();  // the system gave fewer
   }
-  return *p;
+  return *s.p;
 }
 
 // Nested parallel_for calls (a task that itself splits) run inline.
@@ -154,6 +163,17 @@ inline bool& inside_task() {
 }
 
 }  // namespace parallel_detail
+
+// For the child of a fork(): it has only the thread that forked, so the pool's workers do not
+// exist there and a call would wait for them forever. Call this first thing in the child (the
+// Python module does, through os.register_at_fork): the parent's pool is forgotten — leaked, as
+// its threads cannot be joined — its lock is made new (another thread may have held it at the
+// fork), and the next parallel_for starts a new pool.
+inline void forget_thread_pool_after_fork() {
+  parallel_detail::PoolState& s = parallel_detail::pool_state();
+  (void)s.p.release();
+  new (&s.m) std::mutex();
+}
 
 // Threads used by parallel_for (default: the hardware threads). Results do not depend on it.
 inline void set_num_threads(int n) { parallel_detail::thread_count() = std::max(1, n); }
