@@ -383,12 +383,24 @@ TEST_CASE("canonical exp and tanh: every target equals the scalar twin, and thei
                           << targets.size() << " targets, " << differing << " chunks with differing bits");
 }
 
+// x [rows, in] and w [out, in] of random values (w small, as weights are).
+struct RandomMatmul {
+  Tensor x;
+  std::vector<float> w;
+  WeightMatrix<float> matrix() const { return {w.data(), int(w.size() / std::size_t(x.cols)), x.cols}; }
+};
+RandomMatmul random_matmul(int rows, int out, int in, unsigned seed) {
+  std::mt19937 rng(seed);
+  RandomMatmul r{Tensor(rows, in), {}};
+  r.x.data = random_floats(r.x.data.size(), rng);
+  r.w = random_floats(std::size_t(out) * std::size_t(in), rng, 0.05f);
+  return r;
+}
+
 TEST_CASE("thread counts 1, 2, 3 give the same bits (matmul split over outputs)") {
-  std::mt19937 rng(3);
-  Tensor x(19, 640);
-  x.data = random_floats(x.data.size(), rng);
-  const std::vector<float> wf = random_floats(std::size_t(2048) * 640, rng, 0.05f);
-  const WeightMatrix<float> m{wf.data(), 2048, 640};
+  const RandomMatmul mm = random_matmul(19, 2048, 640, 3);
+  const Tensor& x = mm.x;
+  const WeightMatrix<float> m = mm.matrix();
   for_each_target([&](const std::string&) {
     std::vector<Tensor> outs;
     for (int threads : {1, 2, 3}) {
@@ -407,11 +419,9 @@ TEST_CASE("thread counts 1, 2, 3 give the same bits (matmul split over outputs)"
 // parallel_for starts a pool of its own and gives the parent's bits (without it the child waits
 // for the missing workers forever: the child here is killed after 20 s and the test fails).
 TEST_CASE("after fork, forget_thread_pool_after_fork lets the child compute with threads") {
-  std::mt19937 rng(5);
-  Tensor x(16, 640);
-  x.data = random_floats(x.data.size(), rng);
-  const std::vector<float> wf = random_floats(std::size_t(1024) * 640, rng, 0.05f);
-  const WeightMatrix<float> m{wf.data(), 1024, 640};
+  const RandomMatmul mm = random_matmul(16, 1024, 640, 5);
+  const Tensor& x = mm.x;
+  const WeightMatrix<float> m = mm.matrix();
   set_num_threads(2);
   Tensor parent;
   Dyn::matmul(x, m, parent);  // the pool's workers exist now
