@@ -63,8 +63,8 @@ BENCHMARK(BM_FmaPeak)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTim
 
 // VDPBF16PS chains on T threads (AVX512-BF16 CPUs): the instruction HF's bf16 matmuls run on. Its
 // FLOP/s against BM_FmaPeak's says whether a kernel on it could beat the f32-fma emulation of
-// the same bits (hf-bf16's matmul_onednn_order). On this project's Xeon: the same FLOP/s (half
-// the instructions per second, twice the products each), so the emulation stays.
+// the same bits (hf-bf16's matmul_onednn_order). On this project's Xeon: HALF the FMA FLOP rate
+// (one instruction every two cycles, twice the products of an FMA each), so the emulation stays.
 void BM_Bf16DotPeak(benchmark::State& state) {
   const int threads = int(state.range(0));
   float probe = 0;
