@@ -13,13 +13,17 @@
 #include <cstring>
 #include <exception>
 #include <new>
+#include <optional>
 #include <cstdlib>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "t5gemma2/config.hpp"
 #include "t5gemma2/file_io.hpp"
+#include "t5gemma2/generation_options.hpp"
 #include "t5gemma2/progress.hpp"
+#include "t5gemma2/tokenizer.hpp"
 
 namespace t5gemma2_cli {
 
@@ -127,5 +131,65 @@ inline void check_prompt_bytes(const std::string& prompt, std::size_t index, lon
   throw t5gemma2::Error("prompt " + std::to_string(index) + " is " + t5gemma2::byte_count(prompt.size()) +
                         " long: more than " + std::to_string(limit) + " tokens (the limit) can hold");
 }
+
+// Prompts tokenized for the encoder, each with the number of images it takes.
+struct TokenizedPrompts {
+  std::vector<std::vector<int>> ids;   // [prompt][tokens]: BOS + the expanded prompt
+  std::vector<std::size_t> images_of;  // [prompt]: its images, in order after the previous prompt's
+};
+
+// The CLI's, `t5gemma2 embed`'s and the Python module's prompt checks, in one place: each prompt's
+// bytes before tokenizing, its tokens against `limit` (0: none; `limit_source` says where the
+// limit comes from), and its images — a single prompt takes them all, several prompts as many
+// as each has <start_of_image> markers, and the markers must use every image.
+inline TokenizedPrompts tokenize_prompts(const t5gemma2::Tokenizer& tok, const t5gemma2::ModelConfig& c,
+                                         const std::vector<std::string>& prompts, std::size_t images, int limit,
+                                         const std::string& limit_source) {
+  TokenizedPrompts out;
+  std::size_t markers = 0;
+  for (std::size_t b = 0; b < prompts.size(); ++b) {
+    check_prompt_bytes(prompts[b], b + 1, limit);
+    const std::size_t n = prompts.size() == 1 ? images : t5gemma2::count_markers(prompts[b]);
+    markers += n;
+    if (markers > images)
+      throw t5gemma2::Error("the prompts have more <start_of_image> markers than the " + std::to_string(images) + " image(s) given");
+    out.ids.push_back(t5gemma2::encode_prompt(tok, c, prompts[b], n));
+    out.images_of.push_back(n);
+    if (limit > 0 && int(out.ids.back().size()) > limit)
+      throw t5gemma2::Error("prompt " + std::to_string(b + 1) + " is " + std::to_string(out.ids.back().size()) +
+                            " tokens long; the limit is " + std::to_string(limit) + " (" + limit_source + ")");
+  }
+  if (markers != images)
+    throw t5gemma2::Error(std::to_string(images) + " images given but the prompts' markers use " + std::to_string(markers));
+  return out;
+}
+
+// Generation options given by the user (the CLI's flags, the module's keywords); unset ones take
+// generation_config.json's values, as HF's generate() does.
+struct GenerationOverrides {
+  std::optional<int> max_new_tokens, num_beams, num_return_sequences, no_repeat_ngram_size, min_new_tokens;
+  std::optional<double> length_penalty, repetition_penalty;
+  std::optional<std::string> early_stopping;  // "true", "false" or "never"
+};
+
+// The options a generation runs with: `o` over the model's defaults (max_new_tokens: 32 when
+// neither sets it; num_return_sequences: 1 when num_beams is given but it is not).
+inline t5gemma2::GenerationOptions generation_options(const t5gemma2::GenerationDefaults& d, const GenerationOverrides& o) {
+  using t5gemma2::EarlyStopping;
+  t5gemma2::GenerationOptions g;
+  g.max_new_tokens = o.max_new_tokens.value_or(d.max_new_tokens > 0 ? d.max_new_tokens : 32);
+  g.beam.num_beams = o.num_beams.value_or(d.num_beams);
+  g.beam.num_return_sequences = o.num_return_sequences.value_or(o.num_beams ? 1 : d.num_return_sequences);
+  g.beam.length_penalty = o.length_penalty.value_or(d.length_penalty);
+  const std::string early = o.early_stopping.value_or(d.early_stopping);
+  g.beam.early_stopping = early == "true" ? EarlyStopping::kWhenFull : early == "never" ? EarlyStopping::kNever : EarlyStopping::kHeuristic;
+  g.processing.repetition_penalty = float(o.repetition_penalty.value_or(d.repetition_penalty));
+  g.processing.no_repeat_ngram_size = o.no_repeat_ngram_size.value_or(d.no_repeat_ngram_size);
+  g.processing.min_new_tokens = o.min_new_tokens.value_or(d.min_new_tokens);
+  return g;
+}
+
+// Where the encoder's default prompt limit comes from, for tokenize_prompts' messages.
+inline const char* kPositionsLimit = "the encoder's max_position_embeddings in config.json";
 
 }  // namespace t5gemma2_cli

@@ -123,53 +123,25 @@ int embed_main(int argc, char** argv) {
     const ModelConfig c = load_model_config(model_dir);
     check_takes_images(c, images.size(), "--image");
     const Tokenizer tok = load_tokenizer(model_dir, c);
-    std::vector<std::vector<int>> ids;
-    std::vector<std::size_t> images_of(prompts.size());
-    std::size_t markers = 0;
-    for (std::size_t b = 0; b < prompts.size(); ++b) {
-      t5gemma2_cli::check_prompt_bytes(prompts[b], b + 1, c.encoder.max_position_embeddings);
-      images_of[b] = prompts.size() == 1 ? images.size() : count_markers(prompts[b]);
-      markers += images_of[b];
-      ids.push_back(encode_prompt(tok, c, prompts[b], images_of[b]));
-      check(c.encoder.max_position_embeddings <= 0 || int(ids.back().size()) <= c.encoder.max_position_embeddings, [&] {
-        return "prompt " + std::to_string(b + 1) + " is " + std::to_string(ids.back().size()) +
-               " tokens long; the encoder's max_position_embeddings is " + std::to_string(c.encoder.max_position_embeddings);
-      });
-    }
-    check(markers == images.size(), [&] {
-      return std::to_string(images.size()) + " images given but the prompts' markers use " + std::to_string(markers);
-    });
+    const t5gemma2_cli::TokenizedPrompts tokenized =
+        t5gemma2_cli::tokenize_prompts(tok, c, prompts, images.size(), c.encoder.max_position_embeddings, t5gemma2_cli::kPositionsLimit);
+    const std::vector<std::vector<int>>& ids = tokenized.ids;
+    const std::vector<std::size_t>& images_of = tokenized.images_of;
 
     using M = Model<RuntimeDims, float, HwyDynamicTarget>;
     const M model(model_dir, ModelParts{/*decoder=*/false, /*vision=*/!images.empty()});
-    // Prompts go through the encoder in stacks of up to kEncoderChunkRows rows (Model::encode_many:
-    // one pass over the weights per stack, every prompt's bits as if alone). 64 texts of 16
-    // tokens, 270m, bf16, 2 threads: 64 texts/s stacked vs 41 one by one (BM_EncodeShortTexts).
-    std::vector<Tensor> vectors;
-    std::vector<Tensor> stack;
-    std::vector<std::vector<uint8_t>> stack_valid;
-    int stack_rows = 0;
-    const auto flush = [&] {
-      const std::vector<Tensor> states = model.encode_many(stack, stack_valid);
-      for (std::size_t i = 0; i < states.size(); ++i) {
-        Tensor v = pool_states(states[i], stack_valid[i], pooling);
-        if (normalize) l2_normalize_rows(v);
-        vectors.push_back(std::move(v));
-      }
-      stack.clear();
-      stack_valid.clear();
-      stack_rows = 0;
-    };
-    for (std::size_t b = 0, next = 0; b < prompts.size(); ++b) {
-      std::vector<Tensor> features;
-      for (std::size_t i = 0; i < images_of[b]; ++i, ++next)
-        features.push_back(model.image_features(preprocess_image(load_image(images[next]), c.vision.image_size)));
-      if (!stack.empty() && stack_rows + int(ids[b].size()) > kEncoderChunkRows) flush();
-      stack.push_back(model.encoder_embeddings(ids[b], features));
-      stack_valid.emplace_back(ids[b].size(), 1);
-      stack_rows += int(ids[b].size());
-    }
-    if (!stack.empty()) flush();
+    // Each prompt's images first (in order), then its embeddings; sentence_embeddings stacks them.
+    std::vector<std::size_t> first_image(prompts.size() + 1, 0);
+    for (std::size_t b = 0; b < prompts.size(); ++b) first_image[b + 1] = first_image[b] + images_of[b];
+    const std::vector<Tensor> vectors = sentence_embeddings(
+        model, prompts.size(),
+        [&](std::size_t b) {
+          std::vector<Tensor> features;
+          for (std::size_t i = first_image[b]; i < first_image[b + 1]; ++i)
+            features.push_back(model.image_features(preprocess_image(load_image(images[i]), c.vision.image_size)));
+          return model.encoder_embeddings(ids[b], features);
+        },
+        pooling, normalize);
 
     const int H = c.encoder.hidden_size;
     if (out == "-") {

@@ -170,12 +170,8 @@ struct Args {
   std::string model = t5gemma2_cli::program_default_model();
   std::vector<std::string> images;
   std::vector<std::string> prompts;
-  int max_new_tokens = -1;
   SamplingOptions sampling;
-  // Beam search and processors: unset ones take generation_config.json's values.
-  std::optional<int> num_beams, num_return_sequences, no_repeat_ngram_size, min_new_tokens;
-  std::optional<double> length_penalty, repetition_penalty;
-  std::optional<std::string> early_stopping;
+  t5gemma2_cli::GenerationOverrides generation;  // unset ones: generation_config.json's values
   int threads = 0;
   std::string target;
   std::string precision = "f32";
@@ -223,7 +219,7 @@ Args parse_args(int argc, char** argv) {
     } else if (f == "--cross-kv-bf16") {
       a.cross_kv_bf16 = true;
     } else if (f == "--max-new-tokens") {
-      a.max_new_tokens = int_arg(f, value(), 1, 1 << 20);
+      a.generation.max_new_tokens = int_arg(f, value(), 1, 1 << 20);
     } else if (f == "--temperature") {
       a.sampling.temperature = float(number_arg(f, value()));
       if (a.sampling.temperature < 0) bad_usage("--temperature must be >= 0");
@@ -235,22 +231,22 @@ Args parse_args(int argc, char** argv) {
     } else if (f == "--seed") {
       a.sampling.seed = t5gemma2_cli::u64_value(f, value(), bad_usage);
     } else if (f == "--num-beams") {
-      a.num_beams = int_arg(f, value(), 1, 1024);
+      a.generation.num_beams = int_arg(f, value(), 1, 1024);
     } else if (f == "--num-return-sequences") {
-      a.num_return_sequences = int_arg(f, value(), 1, 1024);
+      a.generation.num_return_sequences = int_arg(f, value(), 1, 1024);
     } else if (f == "--length-penalty") {
-      a.length_penalty = number_arg(f, value());
+      a.generation.length_penalty = number_arg(f, value());
     } else if (f == "--early-stopping") {
-      a.early_stopping = value();
-      if (*a.early_stopping != "true" && *a.early_stopping != "false" && *a.early_stopping != "never")
-        bad_usage("--early-stopping must be true, false or never, not '" + *a.early_stopping + "'");
+      a.generation.early_stopping = value();
+      if (*a.generation.early_stopping != "true" && *a.generation.early_stopping != "false" && *a.generation.early_stopping != "never")
+        bad_usage("--early-stopping must be true, false or never, not '" + *a.generation.early_stopping + "'");
     } else if (f == "--repetition-penalty") {
-      a.repetition_penalty = number_arg(f, value());
-      if (!(*a.repetition_penalty > 0)) bad_usage("--repetition-penalty must be > 0");
+      a.generation.repetition_penalty = number_arg(f, value());
+      if (!(*a.generation.repetition_penalty > 0)) bad_usage("--repetition-penalty must be > 0");
     } else if (f == "--no-repeat-ngram-size") {
-      a.no_repeat_ngram_size = int_arg(f, value(), 0, 1 << 20);
+      a.generation.no_repeat_ngram_size = int_arg(f, value(), 0, 1 << 20);
     } else if (f == "--min-new-tokens") {
-      a.min_new_tokens = int_arg(f, value(), 0, 1 << 20);
+      a.generation.min_new_tokens = int_arg(f, value(), 0, 1 << 20);
     } else if (f == "--threads") {
       a.threads = int_arg(f, value(), 1, 1024);
     } else if (f == "--target") {
@@ -283,24 +279,11 @@ int run(const Args& a) {
   // Tokenize every prompt and check its length before any other work; then assign images to
   // prompts by marker count (a single prompt takes them all).
   const int limit = a.max_input_tokens > 0 ? a.max_input_tokens : c.encoder.max_position_embeddings;
-  std::vector<std::vector<int>> ids;
-  std::vector<std::size_t> images_of(a.prompts.size());
-  std::size_t markers = 0;
-  for (std::size_t b = 0; b < a.prompts.size(); ++b) {
-    t5gemma2_cli::check_prompt_bytes(a.prompts[b], b + 1, limit);
-    images_of[b] = a.prompts.size() == 1 ? a.images.size() : count_markers(a.prompts[b]);
-    markers += images_of[b];
-    if (markers > a.images.size())
-      throw Error("the prompts have more <start_of_image> markers than the " + std::to_string(a.images.size()) + " image(s) given");
-    ids.push_back(encode_prompt(tok, c, a.prompts[b], images_of[b]));
-    if (limit > 0 && int(ids.back().size()) > limit)
-      throw Error("prompt " + std::to_string(b + 1) + " is " + std::to_string(ids.back().size()) + " tokens long; the limit is " +
-                  std::to_string(limit) +
-                  (a.max_input_tokens > 0 ? " (--max-input-tokens)"
-                                          : " (the encoder's max_position_embeddings in config.json; --max-input-tokens N overrides it)"));
-  }
-  if (markers != a.images.size())
-    throw Error(std::to_string(a.images.size()) + " images given but the prompts' markers use " + std::to_string(markers));
+  const t5gemma2_cli::TokenizedPrompts tokenized = t5gemma2_cli::tokenize_prompts(
+      tok, c, a.prompts, a.images.size(), limit,
+      a.max_input_tokens > 0 ? "--max-input-tokens" : std::string(t5gemma2_cli::kPositionsLimit) + "; --max-input-tokens N overrides it");
+  const std::vector<std::vector<int>>& ids = tokenized.ids;
+  const std::vector<std::size_t>& images_of = tokenized.images_of;
   if (a.max_input_tokens > c.encoder.max_position_embeddings && c.encoder.max_position_embeddings > 0)
     for (const auto& p : ids)
       if (int(p.size()) > c.encoder.max_position_embeddings) {
@@ -336,17 +319,7 @@ int run(const Args& a) {
     encoded.push_back(model->encode_embeddings(model->encoder_embeddings(batch.ids[b], features), batch.valid[b], observe));
   }
 
-  GenerationOptions options;
-  const GenerationDefaults& d = c.generation;
-  options.max_new_tokens = a.max_new_tokens > 0 ? a.max_new_tokens : (d.max_new_tokens > 0 ? d.max_new_tokens : 32);
-  options.beam.num_beams = a.num_beams.value_or(d.num_beams);
-  options.beam.num_return_sequences = a.num_return_sequences.value_or(a.num_beams ? 1 : d.num_return_sequences);
-  options.beam.length_penalty = a.length_penalty.value_or(d.length_penalty);
-  const std::string early = a.early_stopping.value_or(d.early_stopping);
-  options.beam.early_stopping = early == "true" ? EarlyStopping::kWhenFull : early == "never" ? EarlyStopping::kNever : EarlyStopping::kHeuristic;
-  options.processing.repetition_penalty = float(a.repetition_penalty.value_or(d.repetition_penalty));
-  options.processing.no_repeat_ngram_size = a.no_repeat_ngram_size.value_or(d.no_repeat_ngram_size);
-  options.processing.min_new_tokens = a.min_new_tokens.value_or(d.min_new_tokens);
+  GenerationOptions options = t5gemma2_cli::generation_options(c.generation, a.generation);
   if (options.beam.num_return_sequences > options.beam.num_beams)
     throw Error("--num-return-sequences " + std::to_string(options.beam.num_return_sequences) + " exceeds the number of beams (" +
                 std::to_string(options.beam.num_beams) + ")");

@@ -165,13 +165,10 @@ std::vector<int> ids_of(const py::handle& obj, const char* what) {
 // ---- options ---------------------------------------------------------------------------------
 
 // HF's early_stopping: True, False or "never".
-EarlyStopping early_stopping_of(const py::object& e) {
-  if (py::isinstance<py::bool_>(e)) return e.cast<bool>() ? EarlyStopping::kWhenFull : EarlyStopping::kHeuristic;
-  if (py::isinstance<py::str>(e) && e.cast<std::string>() == "never") return EarlyStopping::kNever;
+std::string early_stopping_of(const py::object& e) {  // as generation_config.json spells it
+  if (py::isinstance<py::bool_>(e)) return e.cast<bool>() ? "true" : "false";
+  if (py::isinstance<py::str>(e) && e.cast<std::string>() == "never") return "never";
   throw py::value_error("early_stopping must be True, False or \"never\"");
-}
-EarlyStopping early_stopping_of(const std::string& e) {
-  return e == "true" ? EarlyStopping::kWhenFull : e == "never" ? EarlyStopping::kNever : EarlyStopping::kHeuristic;
 }
 
 std::string read_text_file(const std::string& path) {
@@ -199,28 +196,14 @@ class PyModel {
   // image; with several prompts each takes as many as it has <start_of_image> markers.
   Inputs inputs_of(const std::vector<std::string>& prompts, const std::vector<std::string>& images) const {
     Inputs in;
-    blame(Blame::kInput, [&] {
+    const t5gemma2_cli::TokenizedPrompts tokenized = blame(Blame::kInput, [&] {
       check_takes_images(config_, images.size(), "images");
-      const int limit = config_.encoder.max_position_embeddings;
-      std::size_t markers = 0;
-      for (std::size_t b = 0; b < prompts.size(); ++b) {
-        t5gemma2_cli::check_prompt_bytes(prompts[b], b + 1, limit);  // before tokenizing megabytes
-        const std::size_t n = prompts.size() == 1 ? images.size() : count_markers(prompts[b]);
-        markers += n;
-        check(markers <= images.size(), [&] {
-          return "the prompts have more <start_of_image> markers than the " + std::to_string(images.size()) + " image(s) given";
-        });
-        in.ids.push_back(encode_prompt(tokenizer(), config_, prompts[b], n));
-        check(limit <= 0 || int(in.ids.back().size()) <= limit, [&] {
-          return "prompt " + std::to_string(b + 1) + " is " + std::to_string(in.ids.back().size()) + " tokens long; the limit is " +
-                 std::to_string(limit) + " (the encoder's max_position_embeddings in config.json)";
-        });
-        in.pixels.emplace_back(n);
-      }
-      check(markers == images.size(),
-            [&] { return std::to_string(images.size()) + " images given but the prompts' markers use " + std::to_string(markers); });
-      return 0;
+      const Tokenizer& tok = tokenizer();
+      return t5gemma2_cli::tokenize_prompts(tok, config_, prompts, images.size(), config_.encoder.max_position_embeddings,
+                                            t5gemma2_cli::kPositionsLimit);
     });
+    in.ids = tokenized.ids;
+    for (std::size_t n : tokenized.images_of) in.pixels.emplace_back(n);
     std::size_t next = 0;
     for (auto& per_prompt : in.pixels)
       for (Tensor& px : per_prompt) {
@@ -334,16 +317,10 @@ class PyModel {
     const std::vector<std::string> prompts = batch ? prompt.cast<std::vector<std::string>>() : std::vector<std::string>{prompt.cast<std::string>()};
     const std::vector<std::string> images = images_or_none.value_or(std::vector<std::string>{});
     if (prompts.empty()) throw py::value_error("generate: no prompt");
-    const GenerationDefaults& d = config_.generation;
-    GenerationOptions o;
-    o.max_new_tokens = max_new_tokens.value_or(d.max_new_tokens > 0 ? d.max_new_tokens : 32);
-    o.beam.num_beams = num_beams.value_or(d.num_beams);
-    o.beam.num_return_sequences = num_return_sequences.value_or(num_beams ? 1 : d.num_return_sequences);
-    o.beam.length_penalty = length_penalty.value_or(d.length_penalty);
-    o.beam.early_stopping = early_stopping ? early_stopping_of(*early_stopping) : early_stopping_of(d.early_stopping);
-    o.processing.repetition_penalty = float(repetition_penalty.value_or(d.repetition_penalty));
-    o.processing.no_repeat_ngram_size = no_repeat_ngram_size.value_or(d.no_repeat_ngram_size);
-    o.processing.min_new_tokens = min_new_tokens.value_or(d.min_new_tokens);
+    t5gemma2_cli::GenerationOverrides given{max_new_tokens, num_beams, num_return_sequences, no_repeat_ngram_size, min_new_tokens,
+                                            length_penalty, repetition_penalty, std::nullopt};
+    if (early_stopping) given.early_stopping = early_stopping_of(*early_stopping);
+    GenerationOptions o = t5gemma2_cli::generation_options(config_.generation, given);
     if (o.max_new_tokens < 1 || o.max_new_tokens > (1 << 20)) throw py::value_error("max_new_tokens must be between 1 and 2^20");
     if (o.beam.num_beams < 1 || o.beam.num_beams > 1024) throw py::value_error("num_beams must be between 1 and 1024");
     if (o.beam.num_return_sequences < 1 || o.beam.num_return_sequences > o.beam.num_beams)
@@ -413,28 +390,9 @@ class PyModel {
     }
     std::vector<Tensor> vectors = compute([&] {
       return with_model([&](const auto& model) {
-        // Stacks of up to kEncoderChunkRows rows, as `t5gemma2 embed`: each prompt's bits as if alone.
-        std::vector<Tensor> result, stack;
-        std::vector<std::vector<uint8_t>> valid;
-        int rows = 0;
-        const auto flush = [&] {
-          check_signals();
-          const std::vector<Tensor> states = model.encode_many(stack, valid);
-          for (std::size_t i = 0; i < states.size(); ++i) {
-            Tensor v = pool_states(states[i], valid[i], pooling);
-            if (normalize) l2_normalize_rows(v);
-            result.push_back(std::move(v));
-          }
-          stack.clear(), valid.clear(), rows = 0;
-        };
-        for (std::size_t b = 0; b < prompts.size(); ++b) {
-          if (!stack.empty() && rows + int(ids[b].size()) > kEncoderChunkRows) flush();
-          stack.push_back(model.encoder_embeddings(ids[b], image_features(model, pixels[b])));
-          valid.emplace_back(ids[b].size(), 1);
-          rows += int(ids[b].size());
-        }
-        flush();
-        return result;
+        return sentence_embeddings(
+            model, prompts.size(), [&](std::size_t b) { return model.encoder_embeddings(ids[b], image_features(model, pixels[b])); },
+            pooling, normalize, check_signals);
       });
     });
     if (pooling == Pooling::kNone) {

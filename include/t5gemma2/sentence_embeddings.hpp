@@ -9,9 +9,11 @@
 #pragma once
 
 #include <cmath>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "t5gemma2/encoder.hpp"
 #include "t5gemma2/error.hpp"
 #include "t5gemma2/tensor.hpp"
 
@@ -72,6 +74,41 @@ inline void l2_normalize_rows(Tensor& x) {
     const float norm = std::max(float(std::sqrt(squares)), 1e-12f);
     for (int c = 0; c < x.cols; ++c) x.at(r, c) /= norm;
   }
+}
+
+// One pooled vector (pooling none: one per token) for each of n sequences. embeddings_of(b)
+// gives sequence b's encoder input [S_b, H] (unpadded), made when it is needed; the sequences go
+// through Model::encode_many in stacks of up to kEncoderChunkRows rows — one pass over the weights
+// per stack, every sequence's bits as if alone (64 texts of 16 tokens, 270m, bf16, 2 threads:
+// 64 texts/s stacked vs 41 one by one, BM_EncodeShortTexts). before_stack(), if given, runs
+// before each stack is encoded.
+template <class M, class EmbeddingsOf>
+inline std::vector<Tensor> sentence_embeddings(const M& model, std::size_t n, EmbeddingsOf&& embeddings_of, Pooling pooling,
+                                               bool normalize, const std::function<void()>& before_stack = {}) {
+  std::vector<Tensor> vectors, stack;
+  std::vector<std::vector<uint8_t>> valid;
+  int rows = 0;
+  const auto encode_stack = [&] {
+    if (before_stack) before_stack();
+    const std::vector<Tensor> states = model.encode_many(stack, valid);
+    for (std::size_t i = 0; i < states.size(); ++i) {
+      Tensor v = pool_states(states[i], valid[i], pooling);
+      if (normalize) l2_normalize_rows(v);
+      vectors.push_back(std::move(v));
+    }
+    stack.clear();
+    valid.clear();
+    rows = 0;
+  };
+  for (std::size_t b = 0; b < n; ++b) {
+    Tensor x = embeddings_of(b);  // [S_b, H]
+    if (!stack.empty() && rows + x.rows > kEncoderChunkRows) encode_stack();
+    rows += x.rows;
+    valid.emplace_back(std::size_t(x.rows), 1);
+    stack.push_back(std::move(x));
+  }
+  if (!stack.empty()) encode_stack();
+  return vectors;
 }
 
 T5GEMMA2_NAMESPACE_END
