@@ -7,6 +7,7 @@
 // kBf16RelTol · max(1, max|ref|) and the share of identical values equal to 1.
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -175,4 +176,61 @@ TEST_CASE("hf-bf16: the projector norm's means follow torch's strided reduction 
     CHECK(differ_contiguous > 0);
   }
   CHECK(leftovers_differ > 0);
+}
+
+// P·V of many queries as one oneDNN-order matmul (HfBf16Kernels::attention_pv_as_matmul) against
+// the plain key-by-key sums (attention_pv_by_query), on every target: key lists of one block
+// (512, odd 333) and of several (1,500: blocks of 512; 2,600: of 1,024), spans starting inside a
+// block and leaving gaps, f32- and bf16-stored values, zero weights.
+TEST_CASE("hf-bf16: P·V as one matmul equals the plain key-by-key sums") {
+  using K = HfBf16Kernels<HwyDynamicTarget>;
+  const int d = 64, nq = 20;
+  struct Layout {
+    int total;
+    std::vector<std::pair<int, int>> runs;  // (first key, count)
+  };
+  const std::vector<Layout> layouts = {{512, {{0, 512}}}, {333, {{5, 100}, {200, 133}}}, {1500, {{700, 300}, {1100, 399}}},
+                                       {2600, {{1, 1}, {1023, 2}, {2047, 553}}}};
+  std::uint64_t state = 7;
+  auto next = [&] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return float(int(state >> 40) % 2001 - 1000) / 1000.0f;
+  };
+  for (const std::string& target : available_targets(true)) {
+    select_target(target);
+    for (const Layout& l : layouts)
+      for (bool bf16_values : {false, true}) {
+        const AttentionCall call{.keys = l.total, .query_rows = 512, .heads = 8};
+        std::vector<float> v(std::size_t(l.total) * d);
+        for (float& x : v) x = round_to_bf16(next());
+        std::vector<bf16_t> vb(v.size());
+        for (std::size_t i = 0; i < v.size(); ++i) vb[i] = bf16_from_f32(v[i]);
+        std::vector<KeySpan> spans;
+        int visible = 0;
+        for (auto [first, count] : l.runs) {
+          KeySpan s{.stride = std::size_t(d), .count = count, .first = first, .call = &call};
+          if (bf16_values) s.v_bf16 = vb.data() + std::size_t(first) * d;
+          else s.v = v.data() + std::size_t(first) * d;
+          spans.push_back(s);
+          visible += count;
+        }
+        std::vector<std::vector<float>> w(nq, std::vector<float>(std::size_t(visible)));
+        for (auto& row : w)
+          for (float& x : row) x = next() < -0.5f ? 0.0f : round_to_bf16(std::abs(next()) / 64);
+        std::vector<std::vector<float>> a(nq, std::vector<float>(d)), b = a;
+        std::vector<const float*> wp;
+        std::vector<float*> ap, bp;
+        for (int i = 0; i < nq; ++i) {
+          wp.push_back(w[std::size_t(i)].data());
+          ap.push_back(a[std::size_t(i)].data());
+          bp.push_back(b[std::size_t(i)].data());
+        }
+        K::attention_pv_as_matmul(wp.data(), ap.data(), nq, spans.data(), int(spans.size()), d);
+        K::attention_pv_by_query(wp.data(), bp.data(), nq, spans.data(), int(spans.size()), d);
+        INFO("target " << target << " keys " << l.total << " bf16 values " << bf16_values);
+        for (int i = 0; i < nq; ++i)
+          CHECK(std::memcmp(a[std::size_t(i)].data(), b[std::size_t(i)].data(), sizeof(float) * std::size_t(d)) == 0);
+      }
+  }
+  select_target("best");
 }

@@ -357,12 +357,15 @@ TEST_CASE("canonical exp and tanh: every target equals the scalar twin, and thei
   };
   sweep(-104.0f, 88.7f, exp_canonical, HwyDynamicTarget::exp_row, [](double v) { return std::exp(v); }, exp_ulp);
   sweep(-20.0f, 20.0f, tanh_canonical, HwyDynamicTarget::tanh_row, [](double v) { return std::tanh(v); }, tanh_ulp);
+  double sleef_ulp = 0;  // torch's exp (hf-bf16); past both ends of the range: the special values below
+  sweep(-104.0f, 88.7f, exp_sleef, HwyDynamicTarget::exp_sleef_row, [](double v) { return std::exp(v); }, sleef_ulp);
   for (const std::string& t : targets) {
     INFO("target " << t << ": chunks with differing bits");
     CHECK(mismatches[t] == 0);
   }
   // Special values: NaN, ±inf, ±0, the range ends.
-  const std::vector<float> special{NAN, -NAN, INFINITY, -INFINITY, 0.0f, -0.0f, -104.0f, -104.00001f, 88.72f, 89.0f, 1e-30f};
+  const std::vector<float> special{NAN,  -NAN,  INFINITY, -INFINITY, 0.0f,   -0.0f,       -104.0f, -104.00001f,
+                                   88.72f, 89.0f, 1e-30f, 100.0f,    100.00001f, 88.7228f, -110.0f, 95.0f, 105.0f};
   for_each_target([&](const std::string&) {
     ref.resize(special.size()), got.resize(special.size());
     for (std::size_t i = 0; i < special.size(); ++i) ref[i] = exp_canonical(special[i]);
@@ -370,6 +373,9 @@ TEST_CASE("canonical exp and tanh: every target equals the scalar twin, and thei
     CHECK(same_bits(ref, got));
     for (std::size_t i = 0; i < special.size(); ++i) ref[i] = tanh_canonical(special[i]);
     HwyDynamicTarget::tanh_row(special.data(), special.size(), got.data());
+    CHECK(same_bits(ref, got));
+    for (std::size_t i = 0; i < special.size(); ++i) ref[i] = exp_sleef(special[i]);
+    HwyDynamicTarget::exp_sleef_row(special.data(), special.size(), got.data());
     CHECK(same_bits(ref, got));
   });
   select_target("best");
@@ -379,8 +385,27 @@ TEST_CASE("canonical exp and tanh: every target equals the scalar twin, and thei
   CHECK(tanh_ulp < 3.0);
   std::size_t differing = 0;
   for (const auto& [t, m] : mismatches) differing += m;
-  WARN("canonical exp ≤ " << exp_ulp << " ulp, tanh ≤ " << tanh_ulp << " ulp against double; " << swept << " floats × "
+  CHECK(sleef_ulp < 1.5);
+  WARN("canonical exp ≤ " << exp_ulp << " ulp, tanh ≤ " << tanh_ulp << " ulp, Sleef exp ≤ " << sleef_ulp << " ulp against double; " << swept << " floats × "
                           << targets.size() << " targets, " << differing << " chunks with differing bits");
+}
+
+// The hf-bf16 GELU (every step rounded to bf16) on every target against its scalar twin: every
+// bf16 value (the policy's activations are bf16) and 100,000 f32 values that are not.
+TEST_CASE("hf-bf16 GELU: every target equals gelu_tanh_bf16 on every bf16 input") {
+  std::vector<float> x;
+  for (uint32_t b = 0; b < 65536; ++b) x.push_back(f32_from_bits(b << 16));
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> any(-12.0f, 12.0f);
+  for (int i = 0; i < 100000; ++i) x.push_back(any(rng));
+  std::vector<float> ref(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) ref[i] = gelu_tanh_bf16(x[i]);
+  for_each_target([&](const std::string&) {
+    std::vector<float> got = x;
+    HwyDynamicTarget::gelu_bf16(got.data(), got.size());
+    CHECK(same_bits(ref, got));
+  });
+  select_target("best");
 }
 
 // x [rows, in] and w [out, in] of random values (w small, as weights are).

@@ -149,7 +149,7 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
     std::vector<KeySpan> union_spans, spans;
     std::vector<const float*> queries, weight_rows;
     std::vector<float*> out_rows;
-    std::vector<float> scores, weights;
+    std::vector<float> scores, weights, union_weights;
     std::vector<int> positions;
     for (int blk = block_begin; blk < block_end; ++blk) {
       const int t0 = blk * query_rows, rows = std::min(query_rows, q.rows - t0);
@@ -198,6 +198,27 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
             softmax_of_visible_keys<Kernels>(weights.data() + at.back(), int(weights.size() - at.back()), a.scale,
                                              a.softcap ? &*a.softcap : nullptr, row_intervals[std::size_t(r)], n_keys, positions);
           }
+        if constexpr (requires { Ops<Kernels>::kPvOverKeyUnion; }) {
+          // A policy that multiplies whole weight rows by the values (hf-bf16: HF's P·V runs over
+          // every key, masked ones with weight 0): every query of the block in one call, over
+          // the union's keys, with zeros for the keys a row does not see.
+          union_weights.assign(queries.size() * std::size_t(n_union), 0.0f);  // [rows·group, n_union]
+          weight_rows.clear();
+          out_rows.clear();
+          for (int r = 0; r < rows; ++r)
+            for (int g = 0; g < group; ++g) {
+              float* row = union_weights.data() + std::size_t(r * group + g) * std::size_t(n_union);
+              const float* own = weights.data() + at[std::size_t(r * group + g)];
+              for (const KeyInterval& iv : row_intervals[std::size_t(r)]) {
+                std::copy(own, own + (iv.end - iv.begin), row + column(iv.begin));
+                own += iv.end - iv.begin;
+              }
+              weight_rows.push_back(row);
+              out_rows.push_back(out.row(t0 + r) + (kv * group + g) * d);
+            }
+          Ops<Kernels>::attention_pv(weight_rows.data(), out_rows.data(), int(out_rows.size()), union_spans.data(),
+                                     int(union_spans.size()), d);
+        } else {
         // P·V, batched over the queries that see the same keys (consecutive rows with equal
         // intervals, and always the heads of one row).
         for (int r0 = 0; r0 < rows;) {
@@ -213,6 +234,7 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
             }
           Ops<Kernels>::attention_pv(weight_rows.data(), out_rows.data(), int(out_rows.size()), spans.data(), int(spans.size()), d);
           r0 = r1;
+        }
         }
       }
     }

@@ -52,6 +52,8 @@ HWY_EXPORT(GeluMul);
 HWY_EXPORT(SoftCap);
 HWY_EXPORT(ExpRow);
 HWY_EXPORT(TanhRow);
+HWY_EXPORT(ExpSleefRow);
+HWY_EXPORT(GeluBf16);
 HWY_EXPORT(AttentionScores);
 HWY_EXPORT(AttentionSoftmax);
 HWY_EXPORT(AttentionPV);
@@ -65,8 +67,8 @@ void HwyDynamicTarget::matmul_raw(const float* x, int rows, const float* w, int 
 void HwyDynamicTarget::matmul_raw(const float* x, int rows, const bf16_t* w, int out, int in, float* y) {
   HWY_DYNAMIC_DISPATCH(MatMulBF16)(x, rows, w, out, in, y);
 }
-void HwyDynamicTarget::matmul_onednn_order_raw(const float* x, int rows, const bf16_t* w, int out, int in, float* y) {
-  HWY_DYNAMIC_DISPATCH(MatMulOneDnnOrder)(x, rows, w, out, in, y);
+void HwyDynamicTarget::matmul_onednn_order_raw(const float* x, int rows, const bf16_t* w, int out, int in, int kb, float* y) {
+  HWY_DYNAMIC_DISPATCH(MatMulOneDnnOrder)(x, rows, w, out, in, kb, y);
 }
 void HwyDynamicTarget::axpy(float a, const float* x, float* y, std::size_t n) { HWY_DYNAMIC_DISPATCH(Axpy)(a, x, y, n); }
 void HwyDynamicTarget::rms_norm(const float* x, const float* w, std::size_t n, float eps, float* y) {
@@ -95,6 +97,8 @@ void HwyDynamicTarget::attention_pv(const float* const* weights, float* const* o
 }
 void HwyDynamicTarget::exp_row(const float* x, std::size_t n, float* y) { HWY_DYNAMIC_DISPATCH(ExpRow)(x, n, y); }
 void HwyDynamicTarget::tanh_row(const float* x, std::size_t n, float* y) { HWY_DYNAMIC_DISPATCH(TanhRow)(x, n, y); }
+void HwyDynamicTarget::exp_sleef_row(const float* x, std::size_t n, float* y) { HWY_DYNAMIC_DISPATCH(ExpSleefRow)(x, n, y); }
+void HwyDynamicTarget::gelu_bf16(float* x, std::size_t n) { HWY_DYNAMIC_DISPATCH(GeluBf16)(x, n); }
 float HwyDynamicTarget::sum(const float* x, std::size_t n) { return HWY_DYNAMIC_DISPATCH(SumF32)(x, n); }
 
 namespace dispatch_detail {

@@ -139,29 +139,9 @@ struct HfBf16Kernels {
     }
   }
 
-  // GELU-tanh as PyTorch evaluates it on bf16 tensors: constants cast to bf16, every step rounded
-  //   t = x·x, t·x, κ·t, x + t, β·t;  th = tanh(t);  (0.5·x) · (1 + th)
-  // (tools/probe_torch_bf16.py: equal to torch 1.13 on 400,000 of 400,000 inputs).
-  static void gelu(float* x, std::size_t n) {
-    const float kappa = round_to_bf16(0.044715f), beta = round_to_bf16(0.7978845608028654f);
-    float inner[kBlock], th[kBlock];
-    for (std::size_t i0 = 0; i0 < n; i0 += kBlock) {
-      const std::size_t m = std::min(kBlock, n - i0);
-      for (std::size_t i = 0; i < m; ++i) {
-        const float u = x[i0 + i];
-        float t = round_to_bf16(u * u);
-        t = round_to_bf16(t * u);
-        t = round_to_bf16(kappa * t);
-        t = round_to_bf16(u + t);
-        inner[i] = round_to_bf16(beta * t);
-      }
-      Base::tanh_row(inner, m, th);
-      for (std::size_t i = 0; i < m; ++i) {
-        const float u = x[i0 + i];
-        x[i0 + i] = round_to_bf16(round_to_bf16(0.5f * u) * round_to_bf16(1.0f + round_to_bf16(th[i])));
-      }
-    }
-  }
+  // GELU-tanh as PyTorch evaluates it on bf16 tensors, every step rounded (ops/scalar.hpp:
+  // gelu_tanh_bf16; a SIMD target runs its twin).
+  static void gelu(float* x, std::size_t n) { Base::gelu_bf16(x, n); }
 
   // GeGLU: gelu(gate) as above, times up, rounded.
   static void gelu_mul(float* gate, const float* up, std::size_t n) {
@@ -258,7 +238,7 @@ struct HfBf16Kernels {
     const float s = round_to_bf16(scale);
     for (int i = 0; i < n; ++i) dots[i] = round_to_bf16(dots[i] * s);
     if (softcap) soft_cap(dots, std::size_t(n), *softcap);
-    torch113::softmax_row(dots, n, positions, total);
+    torch113::softmax_row(dots, n, positions, total, Base::exp_sleef_row);
     round_to_bf16(dots, std::size_t(n));
   }
 
@@ -267,7 +247,53 @@ struct HfBf16Kernels {
   // key order. Otherwise the sum runs over key indices in oneDNN's order — blocks of
   // onednn_k_block(total keys), pairs (2j+1, 2j) inside a block. Keys outside the spans add
   // exact zeros and are skipped. Rounded at the end.
+  // attention() passes every query of a block at once, over the union of the block's keys.
+  static constexpr bool kPvOverKeyUnion = true;
+
   static void attention_pv(const float* const* weights, float* const* outs, int nq, const KeySpan* spans, int n_spans, int d) {
+    if (n_spans > 0 && nq >= kPvMatmulQueries &&
+        bmm_kind(spans[0].call->heads, spans[0].call->query_rows, spans[0].call->keys, d, false) == Bmm::kOneDnn) {
+      attention_pv_as_matmul(weights, outs, nq, spans, n_spans, d);
+      return;
+    }
+    attention_pv_by_query(weights, outs, nq, spans, n_spans, d);
+  }
+
+  // The same sums for many queries as ONE matmul in oneDNN's order on SimdTarget's kernel: the
+  // weights [nq, keys] times the values transposed [d, keys], over the keys from the start of
+  // the oneDNN block holding the first span to the end of the last span, with the whole key
+  // list's block size, so blocks and pairs fall where they do in the whole list. Keys the spans
+  // skip get weight 0 and value 0: they add exact zeros, as in attention_pv_by_query, where
+  // they are absent. (Equal to attention_pv_by_query on every value: test_hf_bf16.)
+  static void attention_pv_as_matmul(const float* const* weights, float* const* outs, int nq, const KeySpan* spans, int n_spans,
+                                     int d) {
+    const int kb = onednn_k_block(spans[0].call->keys);
+    const int begin = spans[0].first / kb * kb, end = spans[n_spans - 1].first + spans[n_spans - 1].count;
+    const int n = end - begin;
+    Tensor p(nq, n), sums;                                              // [nq, n]  zeros
+    std::vector<bf16_t> v_t(std::size_t(d) * std::size_t(n), bf16_t{});  // [d, n]  zeros (bf16 values: exact)
+    for (int s = 0, c = 0; s < n_spans; c += spans[s].count, ++s) {
+      const int key0 = spans[s].first - begin;  // the span's keys are consecutive columns
+      for (int i = 0; i < nq; ++i) std::copy(weights[i] + c, weights[i] + c + spans[s].count, p.row(i) + key0);
+      for (int j = 0; j < spans[s].count; ++j) {
+        bf16_t* column = v_t.data() + std::size_t(key0 + j);
+        const std::size_t at = std::size_t(j) * spans[s].stride;
+        if (spans[s].v_bf16)
+          for (int e = 0; e < d; ++e) column[std::size_t(e) * std::size_t(n)] = spans[s].v_bf16[at + std::size_t(e)];
+        else
+          for (int e = 0; e < d; ++e) column[std::size_t(e) * std::size_t(n)] = bf16_from_f32(spans[s].v[at + std::size_t(e)]);
+      }
+    }
+    Base::matmul_onednn_order(p, WeightMatrix<bf16_t>{v_t.data(), d, n}, sums, kb);  // [nq, d]
+    for (int i = 0; i < nq; ++i) {
+      std::copy(sums.row(i), sums.row(i) + d, outs[i]);
+      round_to_bf16(outs[i], std::size_t(d));
+    }
+  }
+
+  // P·V one query at a time, key by key (the plain version).
+  static void attention_pv_by_query(const float* const* weights, float* const* outs, int nq, const KeySpan* spans, int n_spans,
+                                    int d) {
     // The visible keys in summation order: (span, row in span, weight column).
     struct Key {
       int span, row, column;
@@ -339,6 +365,7 @@ struct HfBf16Kernels {
 
  private:
   static constexpr std::size_t kBlock = 256;
+  static constexpr int kPvMatmulQueries = 16;  // fewer queries (a decode step's heads): attention_pv_by_query
 };
 
 T5GEMMA2_NAMESPACE_END

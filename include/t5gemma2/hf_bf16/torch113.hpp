@@ -181,35 +181,24 @@ inline float sum_f32_strided(std::size_t n, std::size_t j, std::size_t outputs, 
   return part[0];
 }
 
-// e^x as torch 1.13's float kernels compute it (Sleef's expf, u10 variant, with FMA): the same
-// reduction and polynomial as exp_canonical, but q = rint(x·log2 e) and the polynomial in
-// Horner's order. Equal to torch.exp on 100,000 of 100,000 values (tools/probe_torch_bf16.py).
-inline float exp_sleef(float x) {
-  if (x < -104.0f) return 0.0f;
-  if (x > 100.0f) return INFINITY;
-  const int32_t q = int32_t(std::nearbyint(x * math_detail::kLog2e));
-  const float qf = float(q);
-  float s = std::fma(qf, math_detail::kLn2Hi, x);
-  s = std::fma(qf, math_detail::kLn2Lo, s);
-  float u = math_detail::kP5;
-  for (float c : {math_detail::kP4, math_detail::kP3, math_detail::kP2, math_detail::kP1, math_detail::kP0}) u = std::fma(u, s, c);
-  u = 1.0f + std::fma(s * s, u, s);
-  return math_detail::scale_by_pow2(u, q);
-}
-
 // torch.softmax(x, dim=-1, dtype=float32) of one row of `total` scores of which only the n at
 // `positions` (ascending) are visible (the others are masked: exp gives exactly 0). e = exp(x −
-// max); the sum runs in torch's vector order — 8 lanes (AVX2), lane = position mod 8, lanes then
-// folded 4-2-1 (a row shorter than 8: left to right) — and p = e · (1 / sum).
-inline void softmax_row(float* x, int n, const int* positions, int total) {
+// max) with torch's exp (ops/math.hpp: exp_sleef; exp_row(e, n, e) applies it to a row: the scalar
+// loop, or a SIMD target's twin, Ops::exp_sleef_row); the sum runs in torch's vector order — 8
+// lanes (AVX2), lane = position mod 8, lanes then folded 4-2-1 (a row shorter than 8: left to
+// right) — and p = e · (1 / sum).
+inline void exp_sleef_each(const float* x, std::size_t n, float* y) {
+  for (std::size_t i = 0; i < n; ++i) y[i] = exp_sleef(x[i]);
+}
+template <class ExpRow = decltype(exp_sleef_each)&>
+inline void softmax_row(float* x, int n, const int* positions, int total, ExpRow&& exp_row = exp_sleef_each) {
   if (n == 0) return;
   float max_score = -INFINITY;
   for (int i = 0; i < n; ++i) max_score = std::max(max_score, x[i]);
+  for (int i = 0; i < n; ++i) x[i] -= max_score;
+  exp_row(x, std::size_t(n), x);
   float lane[8] = {};
-  for (int i = 0; i < n; ++i) {
-    x[i] = exp_sleef(x[i] - max_score);
-    lane[positions[i] % 8] += x[i];
-  }
+  for (int i = 0; i < n; ++i) lane[positions[i] % 8] += x[i];
   float sum = lane[0];
   if (total < 8) {
     for (int l = 1; l < total; ++l) sum += lane[l];

@@ -34,11 +34,11 @@ struct HwyDynamicTarget {
   }
   static void matmul_raw(const float* x, int rows, const float* w, int out, int in, float* y);
   static void matmul_raw(const float* x, int rows, const bf16_t* w, int out, int in, float* y);
-  static void matmul_onednn_order(const Tensor& x, const WeightMatrix<bf16_t>& w, Tensor& y) {
+  static void matmul_onednn_order(const Tensor& x, const WeightMatrix<bf16_t>& w, Tensor& y, int kb = 0) {
     y = Tensor(x.rows, w.rows);
-    matmul_onednn_order_raw(x.data.data(), x.rows, w.data, w.rows, w.cols, y.data.data());
+    matmul_onednn_order_raw(x.data.data(), x.rows, w.data, w.rows, w.cols, kb ? kb : onednn_k_block(w.cols), y.data.data());
   }
-  static void matmul_onednn_order_raw(const float* x, int rows, const bf16_t* w, int out, int in, float* y);
+  static void matmul_onednn_order_raw(const float* x, int rows, const bf16_t* w, int out, int in, int kb, float* y);
   static void axpy(float a, const float* x, float* y, std::size_t n);
   static void rms_norm(const float* x, const float* w, std::size_t n, float eps, float* y);
   static void gelu(float* x, std::size_t n);
@@ -53,6 +53,8 @@ struct HwyDynamicTarget {
   // Elementwise canonical exp/tanh and the canonical sum (for tests and benchmarks).
   static void exp_row(const float* x, std::size_t n, float* y);
   static void tanh_row(const float* x, std::size_t n, float* y);
+  static void exp_sleef_row(const float* x, std::size_t n, float* y);  // torch's exp (hf-bf16 softmax)
+  static void gelu_bf16(float* x, std::size_t n);                     // torch's bf16 GELU (hf-bf16)
   static float sum(const float* x, std::size_t n);
 };
 

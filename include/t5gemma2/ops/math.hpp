@@ -58,6 +58,7 @@ inline constexpr float kP3 = 0.00833336077630519866943359f;
 inline constexpr float kP4 = 0.00139304355252534151077271f;
 inline constexpr float kP5 = 0.000198527617612853646278381f;
 inline constexpr float kExpLowerBound = -104.0f;
+inline constexpr float kExpSleefUpperBound = 100.0f;
 inline constexpr float kHalfLn2 = 0.346573590279972654708616f;
 inline constexpr float kTanhLimit = 18.714973875f;
 
@@ -109,6 +110,25 @@ inline float tanh_canonical(float x) {
   const float e = expm1_canonical(a * 2.0f);
   const float z = a > kTanhLimit ? 1.0f : e / (e + 2.0f);
   return from_bits(bits(z) ^ sign);
+}
+
+// e^x as Sleef's expf (u10 variant, with FMA) computes it — torch 1.13's float exp, used by the
+// hf-bf16 policy's softmax (hf_bf16/torch113.hpp: softmax_row): the same reduction and polynomial
+// as exp_canonical, but q = rint(x·log2 e) and the polynomial in Horner's order; 0 below −104,
+// +inf above 100. Equal to torch.exp on 100,000 of 100,000 values (tools/probe_torch_bf16.py).
+// Its SIMD twin: ops/hwy/math-inl.h, ExpSleef.
+inline float exp_sleef(float x) {
+  using namespace math_detail;
+  if (x < kExpLowerBound) return 0.0f;
+  if (x > kExpSleefUpperBound) return INFINITY;
+  const int32_t q = to_int32_saturating(std::nearbyint(x * kLog2e));  // NaN: any q, the result is NaN
+  const float qf = float(q);
+  float s = std::fma(qf, kLn2Hi, x);
+  s = std::fma(qf, kLn2Lo, s);
+  float u = kP5;
+  for (float c : {kP4, kP3, kP2, kP1, kP0}) u = std::fma(u, s, c);
+  u = 1.0f + std::fma(s * s, u, s);
+  return scale_by_pow2(u, q);
 }
 
 T5GEMMA2_NAMESPACE_END

@@ -69,6 +69,20 @@ inline float gelu_tanh(float u) {
   return 0.5f * u * (1.0f + tanh_canonical(inner));
 }
 
+// GELU-tanh as PyTorch evaluates it on bf16 tensors (the hf-bf16 policy, hf_bf16/kernels.hpp):
+// the constants cast to bf16, every step rounded to bf16 (r):
+//   t = r(u·u), r(t·u), r(κ·t), r(u + t), r(β·t);  th = r(tanh(t));  r(r(0.5·u) · r(1 + th))
+// (tools/probe_torch_bf16.py: equal to torch 1.13 on 400,000 of 400,000 inputs).
+inline float gelu_tanh_bf16(float u) {
+  const float kappa = round_to_bf16(0.044715f), beta = round_to_bf16(0.7978845608028654f);
+  float t = round_to_bf16(u * u);
+  t = round_to_bf16(t * u);
+  t = round_to_bf16(kappa * t);
+  t = round_to_bf16(u + t);
+  const float th = round_to_bf16(tanh_canonical(round_to_bf16(beta * t)));
+  return round_to_bf16(round_to_bf16(0.5f * u) * round_to_bf16(1.0f + th));
+}
+
 // oneDNN's order for a bf16 GEMM (the kernel PyTorch runs bf16 Linear layers and large bf16
 // matmuls on, CPU with AVX512-BF16; the hf-bf16 policy, hf_bf16/kernels.hpp): the K axis in blocks of
 // onednn_k_block(K) elements, each block summed from 0 over element pairs (2j+1 then 2j, one
@@ -115,10 +129,11 @@ struct Ops<ScalarTarget> {
     });
   }
 
-  // y[r, o] = dot_onednn_order(x[r, :], w[o, :]) in f32 (not rounded). x [R, in], w [out, in].
-  static void matmul_onednn_order(const Tensor& x, const WeightMatrix<bf16_t>& w, Tensor& y) {
+  // y[r, o] = dot_onednn_order(x[r, :], w[o, :], in, kb) in f32 (not rounded). x [R, in], w [out, in];
+  // kb = 0: the block size of a product over `in` elements, onednn_k_block(in).
+  static void matmul_onednn_order(const Tensor& x, const WeightMatrix<bf16_t>& w, Tensor& y, int kb = 0) {
     y = Tensor(x.rows, w.rows);
-    const int kb = onednn_k_block(w.cols);
+    if (kb == 0) kb = onednn_k_block(w.cols);
     parallel_for(w.rows, long(x.rows) * w.rows * w.cols, [&](int begin, int end) {
       for (int r = 0; r < x.rows; ++r)
         for (int o = begin; o < end; ++o) y.row(r)[o] = dot_onednn_order(x.row(r), w.row(o), w.cols, kb);
@@ -183,6 +198,16 @@ struct Ops<ScalarTarget> {
   // y[i] = tanh(x[i]), canonical (ops/math.hpp)
   static void tanh_row(const float* x, std::size_t n, float* y) {
     for (std::size_t i = 0; i < n; ++i) y[i] = tanh_canonical(x[i]);
+  }
+
+  // x[i] = gelu_tanh_bf16(x[i])   (the hf-bf16 policy's GELU)
+  static void gelu_bf16(float* x, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) x[i] = gelu_tanh_bf16(x[i]);
+  }
+
+  // y[i] = exp_sleef(x[i]) (ops/math.hpp: torch's exp, for the hf-bf16 softmax)
+  static void exp_sleef_row(const float* x, std::size_t n, float* y) {
+    for (std::size_t i = 0; i < n; ++i) y[i] = exp_sleef(x[i]);
   }
 
   // x[i] = soft_cap(x[i], cap)   (final logit soft-capping)

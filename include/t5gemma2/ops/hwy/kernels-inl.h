@@ -457,9 +457,10 @@ HWY_INLINE void OneDnnOrderRowGather(const float* x, const bf16_t* w, int N, int
 }
 #endif
 
-HWY_NOINLINE inline void MatMulOneDnnOrder(const float* x, int M, const bf16_t* w, int N, int K, float* y) {
+// kb: the oneDNN block size (onednn_k_block of the product's length; P·V over a key range passes
+// the whole key list's).
+HWY_NOINLINE inline void MatMulOneDnnOrder(const float* x, int M, const bf16_t* w, int N, int K, int kb, float* y) {
 #if T5GEMMA2_HWY_VECTOR_KERNELS
-  const int kb = onednn_k_block(K);
   if (M < 4 && K % 2 == 0 && K % kb % 2 == 0) {  // decode: lanes hold outputs
     const int units = (N + int(kN) * kGatherGroups - 1) / (int(kN) * kGatherGroups);
     parallel_for(units, long(M) * N * K, [&](int u0, int u1) {
@@ -512,7 +513,7 @@ HWY_NOINLINE inline void MatMulOneDnnOrder(const float* x, int M, const bf16_t* 
 #else
   Tensor xs(M, K), ys;
   std::copy(x, x + std::size_t(M) * std::size_t(K), xs.data.begin());
-  Reference::matmul_onednn_order(xs, WeightMatrix<bf16_t>{w, N, K}, ys);
+  Reference::matmul_onednn_order(xs, WeightMatrix<bf16_t>{w, N, K}, ys, kb);
   std::copy(ys.data.begin(), ys.data.end(), y);
 #endif
 }
@@ -566,6 +567,29 @@ HWY_INLINE V GeluV(D d, V u) {
   return hn::Mul(hn::Mul(hn::Set(d, 0.5f), u), hn::Add(hn::Set(d, 1.0f), TanhCanonical(d, inner)));
 }
 
+// f32 -> the nearest bf16 (ties to even) as f32, NaN kept quiet (twin: round_to_bf16).
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V RoundToBf16V(D d, V x) {
+  const hn::RebindToUnsigned<D> du;
+  const auto u = hn::BitCast(du, x), high = hn::Set(du, 0xFFFF0000u);
+  const auto bias = hn::Add(hn::Set(du, 0x7FFFu), hn::And(hn::ShiftRight<16>(u), hn::Set(du, 1u)));
+  const auto nan = hn::Or(hn::And(u, high), hn::Set(du, 0x00400000u));
+  return hn::BitCast(d, hn::IfThenElse(hn::RebindMask(du, hn::IsNaN(x)), nan, hn::And(hn::Add(u, bias), high)));
+}
+
+// gelu_tanh_bf16 on a vector, step by step as the twin.
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V GeluBf16V(D d, V u) {
+  const auto r = [d](V v) { return RoundToBf16V(d, v); };
+  const V kappa = hn::Set(d, round_to_bf16(0.044715f)), beta = hn::Set(d, round_to_bf16(0.7978845608028654f));
+  V t = r(hn::Mul(u, u));
+  t = r(hn::Mul(t, u));
+  t = r(hn::Mul(kappa, t));
+  t = r(hn::Add(u, t));
+  const V th = r(TanhCanonical(d, r(hn::Mul(beta, t))));
+  return r(hn::Mul(r(hn::Mul(hn::Set(d, 0.5f), u)), r(hn::Add(hn::Set(d, 1.0f), th))));
+}
+
 // y[i] = f(x[i]): vector_op on whole vectors, the scalar twin on the tail (and on targets
 // without vector kernels). y may alias x.
 template <class VectorOp, class ScalarOp>
@@ -584,6 +608,10 @@ HWY_NOINLINE inline void Gelu(float* x, std::size_t n) {
   Elementwise(x, n, x, [](auto d, auto u) { return GeluV(d, u); }, gelu_tanh);
 }
 
+HWY_NOINLINE inline void GeluBf16(float* x, std::size_t n) {
+  Elementwise(x, n, x, [](auto d, auto u) { return GeluBf16V(d, u); }, gelu_tanh_bf16);
+}
+
 // x[i] = tanh(x[i] / cap) · cap
 HWY_NOINLINE inline void SoftCap(float* x, std::size_t n, float cap) {
   Elementwise(
@@ -597,6 +625,10 @@ HWY_NOINLINE inline void ExpRow(const float* x, std::size_t n, float* y) {
 }
 HWY_NOINLINE inline void TanhRow(const float* x, std::size_t n, float* y) {
   Elementwise(x, n, y, [](auto d, auto v) { return TanhCanonical(d, v); }, tanh_canonical);
+}
+// Elementwise Sleef exp (the hf-bf16 softmax's).
+HWY_NOINLINE inline void ExpSleefRow(const float* x, std::size_t n, float* y) {
+  Elementwise(x, n, y, [](auto d, auto v) { return ExpSleef(d, v); }, exp_sleef);
 }
 
 // y[i] += x[i]
@@ -890,9 +922,11 @@ struct HighwayTarget {
   static void gelu_mul(float* gate, const float* up, std::size_t n) { GeluMul(gate, up, n); }
   static void soft_cap(float* x, std::size_t n, float cap) { SoftCap(x, n, cap); }
   static void tanh_row(const float* x, std::size_t n, float* y) { TanhRow(x, n, y); }
-  static void matmul_onednn_order(const Tensor& x, const WeightMatrix<bf16_t>& w, Tensor& y) {
+  static void exp_sleef_row(const float* x, std::size_t n, float* y) { ExpSleefRow(x, n, y); }
+  static void gelu_bf16(float* x, std::size_t n) { GeluBf16(x, n); }
+  static void matmul_onednn_order(const Tensor& x, const WeightMatrix<bf16_t>& w, Tensor& y, int kb = 0) {
     y = Tensor(x.rows, w.rows);
-    MatMulOneDnnOrder(x.data.data(), x.rows, w.data, w.rows, w.cols, y.data.data());
+    MatMulOneDnnOrder(x.data.data(), x.rows, w.data, w.rows, w.cols, kb ? kb : onednn_k_block(w.cols), y.data.data());
   }
   static void attention_scores(const float* const* queries, int nq, const KeySpan* spans, int n_spans, int d, float* scores) {
     AttentionScores(queries, nq, spans, n_spans, d, scores);

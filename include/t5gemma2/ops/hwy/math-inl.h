@@ -1,6 +1,6 @@
 // t5gemma2 — exp, expm1 and tanh on Highway vectors: the SIMD twin of ops/math.hpp.
 //
-// Each function performs, lane by lane, exactly the steps of its scalar twin (same constants,
+// Each function performs, lane by lane, exactly the steps of its scalar twin (ExpSleef: exp_sleef) (same constants,
 // same order, MulAdd where the twin writes std::fma). On targets with a native fused
 // multiply-add (HWY_NATIVE_FMA) every lane is bit-identical to exp_canonical / expm1_canonical /
 // tanh_canonical; tests/test_targets.cpp sweeps the floats of the ranges the model uses.
@@ -90,6 +90,22 @@ HWY_INLINE V TanhCanonical(D d, V x) {
   const V z = hn::IfThenElse(hn::Gt(a, hn::Set(d, math_detail::kTanhLimit)), hn::Set(d, 1.0f),
                              hn::Div(e, hn::Add(e, hn::Set(d, 2.0f))));
   return hn::Xor(z, sign);
+}
+
+// Sleef's expf (twin: exp_sleef): q = round-to-nearest-even(x·log2 e), Horner's order.
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V ExpSleef(D d, V x) {
+  using namespace math_detail;
+  const hn::RebindToSigned<D> di;
+  const auto q = hn::ConvertTo(di, hn::Round(hn::Mul(x, hn::Set(d, kLog2e))));
+  const V qf = hn::ConvertTo(d, q);
+  V s = hn::MulAdd(qf, hn::Set(d, kLn2Hi), x);
+  s = hn::MulAdd(qf, hn::Set(d, kLn2Lo), s);
+  V u = hn::Set(d, kP5);
+  for (float c : {kP4, kP3, kP2, kP1, kP0}) u = hn::MulAdd(u, s, hn::Set(d, c));
+  u = hn::Add(hn::Set(d, 1.0f), hn::MulAdd(hn::Mul(s, s), u, s));
+  const V y = hn::IfThenElse(hn::Gt(x, hn::Set(d, kExpSleefUpperBound)), hn::Set(d, INFINITY), ScaleByPow2(d, u, q));
+  return hn::IfThenElse(hn::Lt(x, hn::Set(d, kExpLowerBound)), hn::Zero(d), y);
 }
 
 }  // namespace HWY_NAMESPACE
