@@ -407,6 +407,33 @@ HWY_INLINE void OneDnnOrderTile(const float* xp, const float* wt, int k0, int k1
 #endif
 
 #if T5GEMMA2_HWY_VECTOR_KERNELS
+// wt [K][kOneDnnCols] = the weight rows c0 .. c0 + cols − 1 of w [N, K], widened and transposed
+// (outputs past `cols`: zero weights, their sums are dropped). A full panel of an even K takes one
+// gather per kN rows and element pair: each 32-bit word holds (w[2p], w[2p+1]) of one row.
+HWY_INLINE void WidenTransposedPanel(const bf16_t* w, int K, int c0, int cols, float* wt) {
+  if (K % 2 != 0 || cols < kOneDnnCols) {
+    for (int o = 0; o < kOneDnnCols; ++o)
+      for (int k = 0; k < K; ++k)
+        wt[std::size_t(k) * kOneDnnCols + std::size_t(o)] = o < cols ? to_f32(w[std::size_t(c0 + o) * std::size_t(K) + std::size_t(k)]) : 0.0f;
+    return;
+  }
+  const DF d;
+  const hn::RebindToSigned<DF> di;
+  const hn::RebindToUnsigned<DF> du;
+  const auto* words = reinterpret_cast<const int32_t*>(w);
+  HWY_ALIGN int32_t row_word[kN];
+  for (int h = 0; h < kOneDnnCols / int(kN); ++h) {
+    for (int l = 0; l < int(kN); ++l) row_word[l] = (c0 + h * int(kN) + l) * (K / 2);
+    const auto rows = hn::Load(di, row_word);
+    for (int p = 0; p < K / 2; ++p) {
+      const auto pair = hn::BitCast(du, hn::GatherIndex(di, words, hn::Add(rows, hn::Set(di, p))));
+      float* at = wt + std::size_t(2 * p) * kOneDnnCols + std::size_t(h) * kN;
+      hn::StoreU(hn::BitCast(d, hn::ShiftLeft<16>(pair)), d, at);                               // w[2p]
+      hn::StoreU(hn::BitCast(d, hn::And(pair, hn::Set(du, 0xFFFF0000u))), d, at + kOneDnnCols);  // w[2p + 1]
+    }
+  }
+}
+
 // Few rows (decode): widening a panel would cost more than its use, so the bf16 weights are read
 // in place. Each 32-bit word of a weight row is a pair (w[2p], w[2p+1]); one gather fetches pair
 // p of kN rows, split into the odd and even halves, and the row's x[2p+1], x[2p] are broadcast:
@@ -489,9 +516,7 @@ HWY_NOINLINE inline void MatMulOneDnnOrder(const float* x, int M, const bf16_t* 
     std::vector<float> part(std::size_t(tiles) * kOneDnnRows * kOneDnnCols);
     for (int p = p0; p < p1; ++p) {
       const int c0 = p * kOneDnnCols, cols = std::min(N - c0, kOneDnnCols);
-      for (int o = 0; o < kOneDnnCols; ++o)  // outputs past N: zero weights (their sums are dropped)
-        for (int k = 0; k < K; ++k)
-          wt[std::size_t(k) * kOneDnnCols + std::size_t(o)] = o < cols ? to_f32(w[std::size_t(c0 + o) * std::size_t(K) + std::size_t(k)]) : 0.0f;
+      WidenTransposedPanel(w, K, c0, cols, wt.data());
       const auto direct = [&](int t) { return cols == kOneDnnCols && (t + 1) * kOneDnnRows <= M; };
       for (int k0 = 0; k0 < K; k0 += kb)
         for (int t = 0; t < tiles; ++t) {
