@@ -109,8 +109,9 @@ inline int query_rows_per_block(int query_rows, int n_keys, int group) {
 // head score the union of the keys the rows see in one Ops::attention_scores call (a SIMD
 // target runs it as a matrix product), then each (row, head) takes the dots of ITS keys,
 // in order, into Ops::attention_softmax; Ops::attention_pv then applies the weights of all the
-// queries that see the same keys in one pass over the values. Every value is computed exactly
-// as one query alone would compute it.
+// queries that see the same keys in one pass over the values (a kernel set with kPvOverKeyUnion,
+// hf-bf16's, takes all the block's queries over the union, zero weights for unseen keys). Every
+// value is computed exactly as one query alone would compute it.
 template <class Kernels, class Visible>
   requires std::invocable<const Visible&, int, std::vector<KeyInterval>&>
 inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& blocks, Visible&& visible, const AttentionShape& a) {
@@ -198,7 +199,24 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
             softmax_of_visible_keys<Kernels>(weights.data() + at.back(), int(weights.size() - at.back()), a.scale,
                                              a.softcap ? &*a.softcap : nullptr, row_intervals[std::size_t(r)], n_keys, positions);
           }
-        if constexpr (requires { Ops<Kernels>::kPvOverKeyUnion; }) {
+        if constexpr (!requires { Ops<Kernels>::kPvOverKeyUnion; }) {
+          // P·V, batched over the queries that see the same keys (consecutive rows with equal
+          // intervals, and always the heads of one row).
+          for (int r0 = 0; r0 < rows;) {
+            int r1 = r0 + 1;
+            while (r1 < rows && same_intervals(row_intervals[std::size_t(r1)], row_intervals[std::size_t(r0)])) ++r1;
+            to_spans(row_intervals[std::size_t(r0)], kv, spans);
+            weight_rows.clear();
+            out_rows.clear();
+            for (int r = r0; r < r1; ++r)
+              for (int g = 0; g < group; ++g) {
+                weight_rows.push_back(weights.data() + at[std::size_t(r * group + g)]);
+                out_rows.push_back(out.row(t0 + r) + (kv * group + g) * d);
+              }
+            Ops<Kernels>::attention_pv(weight_rows.data(), out_rows.data(), int(out_rows.size()), spans.data(), int(spans.size()), d);
+            r0 = r1;
+          }
+        } else {
           // A policy that multiplies whole weight rows by the values (hf-bf16: HF's P·V runs over
           // every key, masked ones with weight 0): every query of the block in one call, over
           // the union's keys, with zeros for the keys a row does not see.
@@ -218,23 +236,6 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
             }
           Ops<Kernels>::attention_pv(weight_rows.data(), out_rows.data(), int(out_rows.size()), union_spans.data(),
                                      int(union_spans.size()), d);
-        } else {
-        // P·V, batched over the queries that see the same keys (consecutive rows with equal
-        // intervals, and always the heads of one row).
-        for (int r0 = 0; r0 < rows;) {
-          int r1 = r0 + 1;
-          while (r1 < rows && same_intervals(row_intervals[std::size_t(r1)], row_intervals[std::size_t(r0)])) ++r1;
-          to_spans(row_intervals[std::size_t(r0)], kv, spans);
-          weight_rows.clear();
-          out_rows.clear();
-          for (int r = r0; r < r1; ++r)
-            for (int g = 0; g < group; ++g) {
-              weight_rows.push_back(weights.data() + at[std::size_t(r * group + g)]);
-              out_rows.push_back(out.row(t0 + r) + (kv * group + g) * d);
-            }
-          Ops<Kernels>::attention_pv(weight_rows.data(), out_rows.data(), int(out_rows.size()), spans.data(), int(spans.size()), d);
-          r0 = r1;
-        }
         }
       }
     }
