@@ -246,10 +246,11 @@ struct HfBf16Kernels {
   // with weight 0) by the values. Small products (bmm_kind): torch's loop, a bf16 running sum in
   // key order. Otherwise the sum runs over key indices in oneDNN's order — blocks of
   // onednn_k_block(total keys), pairs (2j+1, 2j) inside a block. Keys outside the spans add
-  // exact zeros and are skipped. Rounded at the end.
-  // attention() passes every query of a block at once, over the union of the block's keys.
+  // exact zeros and are skipped. Rounded at the end. attention() passes every query of a block
+  // at once, over the union of the block's keys (kPvOverKeyUnion; a key a query does not see has
+  // weight 0, and 0 · v adds an exact zero for the finite values of the policy's activations).
+  // 16 queries or more run as one matmul, fewer key by key.
   static constexpr bool kPvOverKeyUnion = true;
-
   static void attention_pv(const float* const* weights, float* const* outs, int nq, const KeySpan* spans, int n_spans, int d) {
     if (n_spans > 0 && nq >= kPvMatmulQueries &&
         bmm_kind(spans[0].call->heads, spans[0].call->query_rows, spans[0].call->keys, d, false) == Bmm::kOneDnn) {
