@@ -347,8 +347,8 @@ TEST_CASE("canonical exp and tanh: every target equals the scalar twin, and thei
   std::size_t swept = 0;
   std::vector<float> ref, got;
   auto sweep = [&](float lo, float hi, float (*twin)(float), void (*row)(const float*, std::size_t, float*),
-                   double (*exact)(double), double& ulp) {
-    sweep_floats(lo, hi, stride, [&](const std::vector<float>& x) {
+                   double (*exact)(double), double& ulp, uint32_t every = 1) {
+    sweep_floats(lo, hi, stride == 1 ? 1 : stride * every, [&](const std::vector<float>& x) {
       ref.resize(x.size()), got.resize(x.size());
       for (std::size_t i = 0; i < x.size(); ++i) ref[i] = twin(x[i]);
       for (const std::string& t : targets) {
@@ -362,8 +362,9 @@ TEST_CASE("canonical exp and tanh: every target equals the scalar twin, and thei
   };
   sweep(-104.0f, 88.7f, exp_canonical, HwyDynamicTarget::exp_row, [](double v) { return std::exp(v); }, exp_ulp);
   sweep(-20.0f, 20.0f, tanh_canonical, HwyDynamicTarget::tanh_row, [](double v) { return std::tanh(v); }, tanh_ulp);
-  double sleef_ulp = 0;  // torch's exp (hf-bf16); past both ends of the range: the special values below
-  sweep(-104.0f, 88.7f, exp_sleef, HwyDynamicTarget::exp_sleef_row, [](double v) { return std::exp(v); }, sleef_ulp);
+  double sleef_ulp = 0;  // torch's exp (hf-bf16), a 4th of the exp sweep's floats in CI (time under ASan);
+                         // past both ends of the range: the special values below
+  sweep(-104.0f, 88.7f, exp_sleef, HwyDynamicTarget::exp_sleef_row, [](double v) { return std::exp(v); }, sleef_ulp, 4);
   for (const std::string& t : targets) {
     INFO("target " << t << ": chunks with differing bits");
     CHECK(mismatches[t] == 0);
