@@ -199,7 +199,7 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
             softmax_of_visible_keys<Kernels>(weights.data() + at.back(), int(weights.size() - at.back()), a.scale,
                                              a.softcap ? &*a.softcap : nullptr, row_intervals[std::size_t(r)], n_keys, positions);
           }
-        if constexpr (!requires { Ops<Kernels>::kPvOverKeyUnion; }) {
+        if constexpr (!requires { requires Ops<Kernels>::kPvOverKeyUnion; }) {
           // P·V, batched over the queries that see the same keys (consecutive rows with equal
           // intervals, and always the heads of one row).
           for (int r0 = 0; r0 < rows;) {

@@ -4,9 +4,9 @@
 // where PyTorch sums in an order of its own (RMSNorm's mean, LayerNorm's Welford moments, the
 // softmax, the small attention products), replaces it with a scalar emulation of torch 1.13
 // (hf_bf16/torch113.hpp); GELU-tanh, RoPE and soft-capping round after every step. The large
-// products run on the target's matmul_onednn_order kernel and tanh on its canonical kernel; the
-// emulations and rounding steps are compiled once and target-independent, so the bits are the
-// same on every SIMD target. docs/numerics.md, "HF bf16 parity", lists every rule.
+// products run on the target's matmul_onednn_order kernel; tanh, torch's exp and the bf16 GELU on
+// the target's twins of ops/math.hpp and ops/scalar.hpp; the other emulations and rounding steps
+// are compiled once and target-independent. The bits are the same on every SIMD target. docs/numerics.md, "HF bf16 parity", lists every rule.
 #pragma once
 
 #include <algorithm>
@@ -249,10 +249,11 @@ struct HfBf16Kernels {
   // exact zeros and are skipped. Rounded at the end. attention() passes every query of a block
   // at once, over the union of the block's keys (kPvOverKeyUnion; a key a query does not see has
   // weight 0, and 0 · v adds an exact zero for the finite values of the policy's activations).
-  // 16 queries or more run as one matmul, fewer key by key.
+  // 16 queries or more over a dense run of keys (pv_as_matmul_pays) take one matmul; the others
+  // go key by key.
   static constexpr bool kPvOverKeyUnion = true;
   static void attention_pv(const float* const* weights, float* const* outs, int nq, const KeySpan* spans, int n_spans, int d) {
-    if (n_spans > 0 && nq >= kPvMatmulQueries &&
+    if (n_spans > 0 && nq >= kPvMatmulQueries && pv_as_matmul_pays(spans, n_spans) &&
         bmm_kind(spans[0].call->heads, spans[0].call->query_rows, spans[0].call->keys, d, false) == Bmm::kOneDnn) {
       attention_pv_as_matmul(weights, outs, nq, spans, n_spans, d);
       return;
@@ -265,7 +266,9 @@ struct HfBf16Kernels {
   // the oneDNN block holding the first span to the end of the last span, with the whole key
   // list's block size, so blocks and pairs fall where they do in the whole list. Keys the spans
   // skip get weight 0 and value 0: they add exact zeros, as in attention_pv_by_query, where
-  // they are absent. (Equal to attention_pv_by_query on every value: test_hf_bf16.)
+  // they are absent. (Equal to attention_pv_by_query, test_hf_bf16; both differ only in a sign
+  // of zero if every product of a block underflows, and a visible inf/NaN value reaches every
+  // query of the block, as in HF's dense product.) Spans: ascending, disjoint, n_spans > 0.
   static void attention_pv_as_matmul(const float* const* weights, float* const* outs, int nq, const KeySpan* spans, int n_spans,
                                      int d) {
     const int kb = onednn_k_block(spans[0].call->keys);
@@ -290,6 +293,17 @@ struct HfBf16Kernels {
       std::copy(sums.row(i), sums.row(i) + d, outs[i]);
       round_to_bf16(outs[i], std::size_t(d));
     }
+  }
+
+  // The matmul covers every key from its first block's start to the last span's end: worth it
+  // when at most half of that range is gap (an encoder's or SigLIP's key union, not a decoder's
+  // [self ; cross] with the self keys after the block's rows in between).
+  static bool pv_as_matmul_pays(const KeySpan* spans, int n_spans) {
+    const int kb = onednn_k_block(spans[0].call->keys);
+    long visible = 0;
+    for (int s = 0; s < n_spans; ++s) visible += spans[s].count;
+    const long range = spans[n_spans - 1].first + spans[n_spans - 1].count - spans[0].first / kb * kb;
+    return range <= 2 * visible;
   }
 
   // P·V one query at a time, key by key (the plain version).

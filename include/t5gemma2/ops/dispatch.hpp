@@ -50,7 +50,8 @@ struct HwyDynamicTarget {
   static void attention_scores(const float* const* queries, int nq, const KeySpan* spans, int n_spans, int d, float* scores);
   static void attention_softmax(float* dots, int n, float scale, const float* softcap);
   static void attention_pv(const float* const* weights, float* const* outs, int nq, const KeySpan* spans, int n_spans, int d);
-  // Elementwise canonical exp/tanh and the canonical sum (for tests and benchmarks).
+  // Elementwise canonical exp/tanh and the canonical sum (tests and benchmarks; tanh_row and the
+  // two below also serve the hf-bf16 kernels).
   static void exp_row(const float* x, std::size_t n, float* y);
   static void tanh_row(const float* x, std::size_t n, float* y);
   static void exp_sleef_row(const float* x, std::size_t n, float* y);  // torch's exp (hf-bf16 softmax)

@@ -61,7 +61,7 @@ inline float soft_cap(float x, float cap) { return tanh_canonical(x / cap) * cap
 // GELU, tanh approximation (docs/model.md §3), in the order of PyTorch's f32 CPU kernel
 // (GeluKernel, approximate='tanh': x_cube = x·x·x; inner = β·(x + κ·x_cube)):
 //   0.5 · u · (1 + tanh(√(2/π) · (u + 0.044715 · ((u·u)·u))))
-// (the hf-bf16 kernels round after each of the same steps: hf_bf16/kernels.hpp, gelu).
+// (the hf-bf16 kernels round after each of the same steps: gelu_tanh_bf16 below).
 inline float gelu_tanh(float u) {
   const float kSqrt2OverPi = 0.7978845608028654f;  // √(2/π)
   const float kKappa = 0.044715f;

@@ -517,7 +517,7 @@ HWY_INLINE void OneDnnOrderRowGather(const float* x, const bf16_t* w, int N, int
 // the whole key list's).
 HWY_NOINLINE inline void MatMulOneDnnOrder(const float* x, int M, const bf16_t* w, int N, int K, int kb, float* y) {
 #if T5GEMMA2_HWY_VECTOR_KERNELS
-  if (M < 4 && K % 2 == 0 && K % kb % 2 == 0) {  // decode: lanes hold outputs
+  if (M < 4 && K % 2 == 0 && (kb % 2 == 0 || kb >= K)) {  // decode: lanes hold outputs (pairs never cross a block)
     const int units = (N + int(kN) * kGatherGroups - 1) / (int(kN) * kGatherGroups);
     parallel_for(units, long(M) * N * K, [&](int u0, int u1) {
       const int o0 = u0 * int(kN) * kGatherGroups, o1 = std::min(N, u1 * int(kN) * kGatherGroups);
@@ -755,10 +755,10 @@ HWY_NOINLINE inline void GeluMul(float* gate, const float* up, std::size_t n) {
 #endif
 }
 
-// scores[i·n + c] = q_i · k_c over the keys of `spans` (twin: Ops<ScalarTarget>::attention_scores).
-// Query blocks × key pairs go through the GEMM tile: every score is still one canonical dot.
 inline constexpr long kAlignedKeysMax = 1L << 20;  // floats of keys copied to aligned rows at most (4 MiB)
 
+// scores[i·n + c] = q_i · k_c over the keys of `spans` (twin: Ops<ScalarTarget>::attention_scores).
+// Query blocks × key pairs go through the GEMM tile: every score is still one canonical dot.
 HWY_NOINLINE inline void AttentionScores(const float* const* queries, int nq, const KeySpan* spans, int n_spans, int dim,
                                          float* scores) {
 #if T5GEMMA2_HWY_VECTOR_KERNELS

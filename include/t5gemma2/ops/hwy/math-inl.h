@@ -1,9 +1,9 @@
 // t5gemma2 — exp, expm1 and tanh on Highway vectors: the SIMD twin of ops/math.hpp.
 //
-// Each function performs, lane by lane, exactly the steps of its scalar twin (ExpSleef: exp_sleef) (same constants,
+// Each function performs, lane by lane, exactly the steps of its scalar twin (same constants,
 // same order, MulAdd where the twin writes std::fma). On targets with a native fused
 // multiply-add (HWY_NATIVE_FMA) every lane is bit-identical to exp_canonical / expm1_canonical /
-// tanh_canonical; tests/test_targets.cpp sweeps the floats of the ranges the model uses.
+// tanh_canonical / exp_sleef (ExpSleef: torch's exp, for the hf-bf16 softmax); tests/test_targets.cpp sweeps the floats of the ranges the model uses.
 //
 // Per-target include guard (this file is compiled once per SIMD target by foreach_target.h).
 #if defined(T5GEMMA2_OPS_HWY_MATH_INL_H_) == defined(HWY_TARGET_TOGGLE)
