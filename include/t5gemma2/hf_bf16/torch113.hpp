@@ -183,13 +183,12 @@ inline float sum_f32_strided(std::size_t n, std::size_t j, std::size_t outputs, 
 
 // torch.softmax(x, dim=-1, dtype=float32) of one row of `total` scores of which only the n at
 // `positions` (ascending) are visible (the others are masked: exp gives exactly 0). e = exp(x −
-// max) with torch's exp (ops/math.hpp: exp_sleef; exp_row(e, n, e) applies it to a row: the scalar
-// loop, or a SIMD target's twin, Ops::exp_sleef_row); the sum runs in torch's vector order — 8
+// max) with torch's exp (ops/math.hpp: exp_sleef), which exp_row(e, n, e) applies to a row (a kernel
+// set's Ops::exp_sleef_row: the scalar loop or its SIMD twin); the sum runs in torch's vector order — 8
 // lanes (AVX2), lane = position mod 8, lanes then folded 4-2-1 (a row shorter than 8: left to
 // right) — and p = e · (1 / sum).
-inline void exp_sleef_each(const float* x, std::size_t n, float* y);
-template <class ExpRow = decltype(exp_sleef_each)&>
-inline void softmax_row(float* x, int n, const int* positions, int total, ExpRow&& exp_row = exp_sleef_each) {
+template <class ExpRow>
+inline void softmax_row(float* x, int n, const int* positions, int total, ExpRow&& exp_row) {
   if (n == 0) return;
   float max_score = -INFINITY;
   for (int i = 0; i < n; ++i) max_score = std::max(max_score, x[i]);
@@ -207,11 +206,6 @@ inline void softmax_row(float* x, int n, const int* positions, int total, ExpRow
   }
   const float inv = 1.0f / sum;
   for (int i = 0; i < n; ++i) x[i] = x[i] * inv;
-}
-
-// y[i] = exp_sleef(x[i]): softmax_row's exp when no SIMD twin is passed.
-inline void exp_sleef_each(const float* x, std::size_t n, float* y) {
-  for (std::size_t i = 0; i < n; ++i) y[i] = exp_sleef(x[i]);
 }
 
 }  // namespace torch113

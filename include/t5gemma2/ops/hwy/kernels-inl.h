@@ -436,6 +436,17 @@ HWY_INLINE void OneDnnOrderTile(const float* xp, const float* wt, int k0, int k1
 #endif
 
 #if T5GEMMA2_HWY_VECTOR_KERNELS
+// Element pair p of kN bf16 rows, widened: each 32-bit word holds (w[2p], w[2p+1]) of one row, and
+// row_word holds each row's first word index. Returns (w[2p] lanes, w[2p + 1] lanes).
+template <class VI>
+HWY_INLINE std::pair<VF, VF> GatherPair(const int32_t* words, VI row_word, int p) {
+  const DF d;
+  const hn::RebindToSigned<DF> di;
+  const hn::RebindToUnsigned<DF> du;
+  const auto pair = hn::BitCast(du, hn::GatherIndex(di, words, hn::Add(row_word, hn::Set(di, p))));
+  return {hn::BitCast(d, hn::ShiftLeft<16>(pair)), hn::BitCast(d, hn::And(pair, hn::Set(du, 0xFFFF0000u)))};
+}
+
 // wt [K][kOneDnnCols] = the weight rows c0 .. c0 + cols − 1 of w [N, K], widened and transposed
 // (outputs past `cols`: zero weights, their sums are dropped). A full panel of an even K takes one
 // gather per kN rows and element pair: each 32-bit word holds (w[2p], w[2p+1]) of one row.
@@ -448,17 +459,16 @@ HWY_INLINE void WidenTransposedPanel(const bf16_t* w, int K, int c0, int cols, f
   }
   const DF d;
   const hn::RebindToSigned<DF> di;
-  const hn::RebindToUnsigned<DF> du;
   const auto* words = reinterpret_cast<const int32_t*>(w);
   HWY_ALIGN int32_t row_word[kN];
   for (int h = 0; h < kOneDnnCols / int(kN); ++h) {
     for (int l = 0; l < int(kN); ++l) row_word[l] = (c0 + h * int(kN) + l) * (K / 2);
     const auto rows = hn::Load(di, row_word);
     for (int p = 0; p < K / 2; ++p) {
-      const auto pair = hn::BitCast(du, hn::GatherIndex(di, words, hn::Add(rows, hn::Set(di, p))));
+      const auto [even, odd] = GatherPair(words, rows, p);
       float* at = wt + std::size_t(2 * p) * kOneDnnCols + std::size_t(h) * kN;
-      hn::StoreU(hn::BitCast(d, hn::ShiftLeft<16>(pair)), d, at);                               // w[2p]
-      hn::StoreU(hn::BitCast(d, hn::And(pair, hn::Set(du, 0xFFFF0000u))), d, at + kOneDnnCols);  // w[2p + 1]
+      hn::StoreU(even, d, at);
+      hn::StoreU(odd, d, at + kOneDnnCols);
     }
   }
 }
@@ -472,7 +482,6 @@ inline constexpr int kGatherGroups = 4;  // output groups of kN in flight (indep
 HWY_INLINE void OneDnnOrderRowGather(const float* x, const bf16_t* w, int N, int K, int kb, float* y) {
   const DF d;
   const hn::RebindToSigned<DF> di;
-  const hn::RebindToUnsigned<DF> du;
   const auto* words = reinterpret_cast<const int32_t*>(w);
   const int pairs_per_row = K / 2, groups = (N + int(kN) - 1) / int(kN);
   HWY_ALIGN int32_t lane_index[kN];
@@ -490,9 +499,7 @@ HWY_INLINE void OneDnnOrderRowGather(const float* x, const bf16_t* w, int N, int
       for (int j = k0; j < k1; j += 2) {
         const VF x_odd = hn::Set(d, x[j + 1]), x_even = hn::Set(d, x[j]);
         for (int g = 0; g < n_g; ++g) {
-          const auto pair = hn::BitCast(du, hn::GatherIndex(di, words, hn::Add(row_start[g], hn::Set(di, j / 2))));
-          const VF w_odd = hn::BitCast(d, hn::And(pair, hn::Set(du, 0xFFFF0000u)));
-          const VF w_even = hn::BitCast(d, hn::ShiftLeft<16>(pair));
+          const auto [w_even, w_odd] = GatherPair(words, row_start[g], j / 2);
           acc[g] = hn::MulAdd(x_odd, w_odd, acc[g]);
           acc[g] = hn::MulAdd(x_even, w_even, acc[g]);
         }
