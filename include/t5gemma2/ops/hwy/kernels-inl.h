@@ -31,6 +31,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -154,18 +155,34 @@ HWY_INLINE VF InRegister(VF v) {
   return v;
 }
 
+// A slice [begin, end) of the K axis for DotTile (both multiples of kReduceLanes, or end = K).
+// A tile summed slice by slice keeps its accumulators in `carry` between slices (kR·kC·kReduceLanes
+// floats): storing a vector and loading it back is exact, so the sums are the canonical ones.
+struct KSlice {
+  std::size_t begin = 0;
+  std::size_t end = SIZE_MAX;  // SIZE_MAX: to K
+  float* carry = nullptr;      // needed unless the slice is all of K
+};
+
 // out[r·kC + c] = dot(x[r], w[c], K) in the canonical order. With kPrefetch, the rows pf[c]
 // (the tile after next) are prefetched along the way: decode rows are too short for the
-// hardware prefetcher to ramp up.
+// hardware prefetcher to ramp up. With a slice, only its products are added (out is written by
+// the slice that ends at K).
 template <int kR, int kC, bool kPrefetch = false, class WT>
 HWY_INLINE void DotTile(const float* const* x, const WT* const* w, std::size_t K, float* out,
-                        const WT* const* pf = nullptr) {
+                        const WT* const* pf = nullptr, KSlice slice = {}) {
   const DF d;
   VF acc[kR * kC][kV];
-  for (auto& a : acc)
-    for (auto& v : a) v = hn::Zero(d);
-  std::size_t k = 0;
-  for (; k + kReduceLanes <= K; k += kReduceLanes) {
+  if (slice.begin == 0) {
+    for (auto& a : acc)
+      for (auto& v : a) v = hn::Zero(d);
+  } else {
+    for (std::size_t i = 0; i < std::size_t(kR * kC); ++i)
+      for (std::size_t v = 0; v < kV; ++v) acc[i][v] = hn::Load(d, slice.carry + (i * kV + v) * kN);
+  }
+  const std::size_t k_end = std::min(K, slice.end);
+  std::size_t k = slice.begin;
+  for (; k + kReduceLanes <= k_end; k += kReduceLanes) {
     if constexpr (kPrefetch) {
       for (int c = 0; c < kC; ++c) hwy::Prefetch(pf[c] + k);
     }
@@ -177,6 +194,11 @@ HWY_INLINE void DotTile(const float* const* x, const WT* const* w, std::size_t K
         for (int c = 0; c < kC; ++c) acc[r * kC + c][v] = hn::MulAdd(xv, wv[c], acc[r * kC + c][v]);
       }
     }
+  }
+  if (k_end < K) {  // more slices follow
+    for (std::size_t i = 0; i < std::size_t(kR * kC); ++i)
+      for (std::size_t v = 0; v < kV; ++v) hn::Store(acc[i][v], d, slice.carry + (i * kV + v) * kN);
+    return;
   }
   if (k < K) {  // tail: lanes past K keep their partial sums (IfThenElse, not zero padding)
     const std::size_t rem = K - k;
@@ -260,24 +282,37 @@ HWY_INLINE void GemvRange(const float* x, const WT* w, std::size_t ws, int n_row
 // kTileRows activation rows xr against weight rows [c0, c1) (at most kPanelCols of them):
 // out_rows[i][j − c0] = dot(xr[i], row j). The tiles' outputs gather in a small block first:
 // scattered stores into rows that sit far apart would alias the loads (4K aliasing) and stall.
+// Rows longer than kSliceK go slice by slice (KSlice), all the tiles of the range through one
+// slice before the next: the activation rows' slice stays in L1 (8 rows of 2,048 floats or more
+// do not fit; 512 × 2048 × 640 ran 158–163 GFLOP/s in one pass, 4096 × 4304 × 1152 125).
+inline constexpr std::size_t kSliceK = 512;
+
 template <int kRows = kTileRows, class WT>
 HWY_INLINE void RowTileRange(const float* const* xr, const WT* w, std::size_t ws, std::size_t K, int c0, int c1,
                              float* const* out_rows) {
+  constexpr std::size_t kCarry = std::size_t(kRows * kTileCols) * kReduceLanes;  // floats of one tile's accumulators
   alignas(64) float block[kRows][kPanelCols];
-  int c = c0;
-  for (; c + kTileCols <= c1; c += kTileCols) {
-    const WT* wr[kTileCols];
-    for (int j = 0; j < kTileCols; ++j) wr[j] = w + std::size_t(c + j) * ws;
-    float out[kRows * kTileCols];
-    DotTile<kRows, kTileCols>(xr, wr, K, out);
-    for (int i = 0; i < kRows; ++i)
-      for (int j = 0; j < kTileCols; ++j) block[i][c - c0 + j] = out[i * kTileCols + j];
-  }
-  for (; c < c1; ++c) {
-    const WT* wr[1] = {w + std::size_t(c) * ws};
-    float out[kRows];
-    DotTile<kRows, 1>(xr, wr, K, out);
-    for (int i = 0; i < kRows; ++i) block[i][c - c0] = out[i];
+  alignas(64) float carry[kPanelCols / kTileCols + 1][kCarry];  // per tile of the range, between slices
+  const std::size_t step = K > 2 * kSliceK ? kSliceK : K;
+  for (std::size_t k0 = 0; k0 < K; k0 += step) {
+    const KSlice slice{k0, k0 + step};
+    int c = c0, t = 0;
+    for (; c + kTileCols <= c1; c += kTileCols, ++t) {
+      const WT* wr[kTileCols];
+      for (int j = 0; j < kTileCols; ++j) wr[j] = w + std::size_t(c + j) * ws;
+      float out[kRows * kTileCols];
+      DotTile<kRows, kTileCols, false, WT>(xr, wr, K, out, nullptr, {slice.begin, slice.end, carry[t]});
+      if (slice.end >= K)
+        for (int i = 0; i < kRows; ++i)
+          for (int j = 0; j < kTileCols; ++j) block[i][c - c0 + j] = out[i * kTileCols + j];
+    }
+    for (; c < c1; ++c, ++t) {
+      const WT* wr[1] = {w + std::size_t(c) * ws};
+      float out[kRows];
+      DotTile<kRows, 1, false, WT>(xr, wr, K, out, nullptr, {slice.begin, slice.end, carry[t]});
+      if (slice.end >= K)
+        for (int i = 0; i < kRows; ++i) block[i][c - c0] = out[i];
+    }
   }
   for (int i = 0; i < kRows; ++i) std::copy(block[i], block[i] + (c1 - c0), out_rows[i]);
 }
@@ -314,20 +349,25 @@ HWY_INLINE void DotRows(const float* const* xr, int M, const WT* w, std::size_t 
 // its activation rows (8 of 10). std::vector storage is only 16-byte aligned, and attention heads
 // of 72 floats start anywhere. (Same process, 512 × 2048 × 640, 2 threads, activation rows 16
 // bytes off: 127–141 GFLOP/s read in place, 162–176 copied.) Copying costs M·K against M·N·K
-// multiply-adds.
+// multiply-adds; the copy is spread over the threads (SigLIP's MLP input is 70 MB), and only the
+// padding past K is zeroed.
 struct AlignedRows {
-  std::vector<float> storage;
+  std::unique_ptr<float[]> storage;
   std::vector<const float*> rows;
   std::size_t stride = 0;
   AlignedRows(const float* const* src, int M, std::size_t K) : rows(std::size_t(M)) {
     stride = (K + kReduceLanes - 1) / kReduceLanes * kReduceLanes;
-    storage.resize(std::size_t(M) * stride + 16);
-    float* base = storage.data();
+    storage.reset(new float[std::size_t(M) * stride + 16]);  // uninitialised: every float is written below
+    float* base = storage.get();
     while (reinterpret_cast<std::uintptr_t>(base) % 64 != 0) ++base;
-    for (int r = 0; r < M; ++r) {
-      rows[std::size_t(r)] = base + std::size_t(r) * stride;
-      std::copy(src[r], src[r] + K, base + std::size_t(r) * stride);
-    }
+    for (int r = 0; r < M; ++r) rows[std::size_t(r)] = base + std::size_t(r) * stride;
+    parallel_for(M, long(M) * long(K) / 16, [&](int r0, int r1) {
+      for (int r = r0; r < r1; ++r) {
+        float* row = base + std::size_t(r) * stride;
+        std::copy(src[r], src[r] + K, row);
+        std::fill(row + K, row + stride, 0.0f);
+      }
+    });
   }
 };
 
