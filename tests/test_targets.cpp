@@ -66,7 +66,7 @@ TEST_CASE("the build has the vector targets this CPU supports, and 'scalar'") {
 template <class W>
 static void check_matmul_shapes(std::mt19937& rng) {
   // (rows, out, in): decode rows, tile remainders, K tails (588 = SigLIP patches), panels, and
-  // rows long enough to be summed in K slices (kernels-inl.h: KSlice; 4304 = SigLIP's MLP), with
+  // rows long enough to be summed in K slices (ops/hwy/kernels-inl.h: KSlice; 4304 = SigLIP's MLP), with
   // odd column counts and a tail inside the last slice.
   const int shapes[][3] = {{1, 37, 640},  {1, 300, 17},  {1, 5, 3},      {3, 9, 588},    {8, 2, 16},
                            {9, 70, 1000}, {17, 130, 33}, {16, 257, 256}, {2, 1, 1},      {12, 64, 72},
