@@ -29,6 +29,7 @@
 #include <algorithm>
 #include <cmath>
 #include <concepts>
+#include <cstdint>
 #include <optional>
 #include <vector>
 
@@ -97,6 +98,66 @@ inline int query_rows_per_block(int query_rows, int n_keys, int group) {
   return rows;
 }
 
+// The keys and values of f32 blocks, copied head by head into 64-byte aligned rows of d rounded
+// up to 16 floats: k, v [n_kv, Σ K_i, d_pad]. A kernel that reads a key row many times (once per
+// block of queries) then loads whole cache lines, and one head's keys lie together: a Tensor's row
+// starts 16 bytes past a line, a head of 72 floats anywhere, and a head's rows are n_kv·d apart.
+// attention() reads these copies when enough queries share the keys; the values are the same,
+// and so are the bits.
+struct HeadMajorKeysValues {
+  int keys = 0;   // Σ K_i
+  int d_pad = 0;  // floats per row
+  std::vector<float> storage;  // k then v, plus room to align
+  float* k = nullptr;
+  float* v = nullptr;
+
+  float* key(int kv, int c) const { return k + (std::size_t(kv) * std::size_t(keys) + std::size_t(c)) * std::size_t(d_pad); }
+  float* value(int kv, int c) const { return v + (std::size_t(kv) * std::size_t(keys) + std::size_t(c)) * std::size_t(d_pad); }
+};
+
+inline HeadMajorKeysValues head_major_copy(const std::vector<KeyValueBlock>& blocks, int kv_heads, int d) {
+  HeadMajorKeysValues h;
+  for (const auto& b : blocks) h.keys += b.rows();
+  h.d_pad = (d + 15) / 16 * 16;
+  const std::size_t floats = std::size_t(kv_heads) * std::size_t(h.keys) * std::size_t(h.d_pad);
+  h.storage.assign(2 * floats + 16, 0.0f);
+  h.k = h.storage.data();
+  while (reinterpret_cast<std::uintptr_t>(h.k) % 64 != 0) ++h.k;
+  h.v = h.k + floats;
+  int c0 = 0;  // first key of the block
+  for (const auto& b : blocks) {
+    parallel_for(b.rows(), long(b.rows()) * kv_heads * d / 8, [&](int r0, int r1) {
+      for (int r = r0; r < r1; ++r)
+        for (int kv = 0; kv < kv_heads; ++kv) {
+          const float* k = b.k->row(b.begin + r) + kv * d;
+          const float* v = b.v->row(b.begin + r) + kv * d;
+          std::copy(k, k + d, h.key(kv, c0 + r));
+          std::copy(v, v + d, h.value(kv, c0 + r));
+        }
+    });
+    c0 += b.rows();
+  }
+  return h;
+}
+
+// Copy the keys and values head-major when at least kHeadMajorQueries query vectors read them
+// (a decode step's few read the cache in place: copying it would cost more than reading it) and
+// the copy stays within kHeadMajorMaxFloats: SigLIP's 16 heads × 4,096 keys (40 MiB) are copied;
+// 32K text keys (64 MiB per 512-query chunk) are not — measured no faster copied
+// (BM_AttentionLong/32768/1: 40.1 s either way), and the copy would add to a long input's memory.
+// (BM_VisionAttention, one SigLIP layer: 833–855 ms reading the blocks, 792–803 ms the copies.)
+inline constexpr long kHeadMajorQueries = 8;
+inline constexpr long kHeadMajorMaxFloats = 12L << 20;  // 48 MiB
+
+inline bool reads_head_major(const std::vector<KeyValueBlock>& blocks, int query_rows, int group, int kv_heads, int d) {
+  long keys = 0;
+  for (const auto& b : blocks) {
+    if (!b.k) return false;  // bf16-stored keys are read as stored
+    keys += b.rows();
+  }
+  return long(query_rows) * group >= kHeadMajorQueries && 2 * keys * kv_heads * ((d + 15) / 16 * 16) <= kHeadMajorMaxFloats;
+}
+
 // q [T, n_h·d], blocks with Σ K_i keys; visible(t, intervals) fills the key intervals query
 // row t sees (ascending, disjoint) -> out [T, n_h·d]
 //
@@ -111,7 +172,9 @@ inline int query_rows_per_block(int query_rows, int n_keys, int group) {
 // in order, into Ops::attention_softmax; Ops::attention_pv then applies the weights of all the
 // queries that see the same keys in one pass over the values (a kernel set with kPvOverKeyUnion,
 // hf-bf16's, takes all the block's queries over the union, zero weights for unseen keys). Every
-// value is computed exactly as one query alone would compute it.
+// value is computed exactly as one query alone would compute it. When enough queries share the
+// keys (reads_head_major), the kernels read f32 keys and values from one head-major copy
+// (head_major_copy) instead of the blocks: the same values at other addresses.
 template <class Kernels, class Visible>
   requires std::invocable<const Visible&, int, std::vector<KeyInterval>&>
 inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& blocks, Visible&& visible, const AttentionShape& a) {
@@ -123,9 +186,18 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
   const int query_rows = query_rows_per_block(q.rows, n_keys, group);
   const AttentionCall call{.keys = n_keys, .query_rows = q.rows, .heads = a.heads};
 
-  // Key intervals -> runs of rows inside the blocks, for kv head `kv`.
+  std::optional<HeadMajorKeysValues> head_major;
+  if (reads_head_major(blocks, q.rows, group, a.kv_heads, d)) head_major = head_major_copy(blocks, a.kv_heads, d);
+
+  // Key intervals -> runs of rows inside the blocks (or of the head-major copy), for kv head `kv`.
   auto to_spans = [&](const std::vector<KeyInterval>& intervals, int kv, std::vector<KeySpan>& spans) {
     spans.clear();
+    if (head_major) {
+      for (const KeyInterval& iv : intervals)
+        spans.push_back({.k = head_major->key(kv, iv.begin), .v = head_major->value(kv, iv.begin),
+                         .stride = std::size_t(head_major->d_pad), .count = iv.end - iv.begin, .first = iv.begin, .call = &call});
+      return;
+    }
     for (const KeyInterval& iv : intervals)
       for (std::size_t b = 0; b < blocks.size(); ++b) {
         const int lo = std::max(iv.begin, first[b]), hi = std::min(iv.end, first[b + 1]);

@@ -802,8 +802,6 @@ HWY_NOINLINE inline void GeluMul(float* gate, const float* up, std::size_t n) {
 #endif
 }
 
-inline constexpr long kAlignedKeysMax = 1L << 20;  // floats of keys copied to aligned rows at most (4 MiB)
-
 // scores[i·n + c] = q_i · k_c over the keys of `spans` (twin: Ops<ScalarTarget>::attention_scores).
 // Query blocks × key pairs go through the GEMM tile: every score is still one canonical dot.
 HWY_NOINLINE inline void AttentionScores(const float* const* queries, int nq, const KeySpan* spans, int n_spans, int dim,
@@ -814,21 +812,13 @@ HWY_NOINLINE inline void AttentionScores(const float* const* queries, int nq, co
   // Threads take contiguous ranges of keys, in units of kPanelCols (a long decode step has one
   // query block; inside the encoder's parallel query blocks this runs inline).
   const int units = (n + kPanelCols - 1) / kPanelCols;
-  // Row tiles of queries read aligned copies (AlignedRows), and so do their f32 keys while all of
-  // them stay cache-sized (an encoder's or SigLIP's; not 32K keys, which would be copied for
-  // every block of 8 query rows).
+  // Row tiles of queries read aligned copies (AlignedRows). Keys are read where they are: when many
+  // queries share them, attention() hands over aligned head-major copies (attention.hpp:
+  // head_major_copy), made once per call rather than once per block of queries here.
   std::optional<AlignedRows> aligned_queries;
-  std::vector<AlignedRows> aligned_keys;
   if (nq >= kTileRows) {
     aligned_queries.emplace(queries, nq, std::size_t(dim));
     queries = aligned_queries->rows.data();
-    if (long(n) * dim <= kAlignedKeysMax)
-      for (int s = 0; s < n_spans; ++s) {
-        if (spans[s].k_bf16) break;
-        std::vector<const float*> key_rows(std::size_t(spans[s].count));
-        for (int j = 0; j < spans[s].count; ++j) key_rows[std::size_t(j)] = spans[s].k + std::size_t(j) * spans[s].stride;
-        aligned_keys.emplace_back(key_rows.data(), spans[s].count, std::size_t(dim));
-      }
   }
   parallel_for(units, long(nq) * n * dim, [&](int u0, int u1) {
     const int k0 = u0 * kPanelCols, k1 = std::min(n, u1 * kPanelCols);
@@ -840,9 +830,6 @@ HWY_NOINLINE inline void AttentionScores(const float* const* queries, int nq, co
       for (int i = 0; i < nq; ++i) rows[std::size_t(i)] = scores + std::size_t(i) * std::size_t(n) + std::size_t(first + lo);
       if (spans[s].k_bf16)
         DotRows(queries, nq, spans[s].k_bf16, spans[s].stride, spans[s].count, std::size_t(dim), lo, hi, rows.data());
-      else if (std::size_t(s) < aligned_keys.size())
-        DotRows(queries, nq, aligned_keys[std::size_t(s)].rows[0], aligned_keys[std::size_t(s)].stride, spans[s].count,
-                std::size_t(dim), lo, hi, rows.data());
       else
         DotRows(queries, nq, spans[s].k, spans[s].stride, spans[s].count, std::size_t(dim), lo, hi, rows.data());
     }
