@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "t5gemma2/decoder_session.hpp"
 #include "t5gemma2/dump.hpp"
 #include "t5gemma2/model.hpp"
 #include "t5gemma2/tokenizer.hpp"
@@ -360,4 +361,14 @@ TEST_CASE("a sliding_window wider than any input is accepted, as HF accepts it, 
   nlohmann::json j = base;
   j["decoder"]["sliding_window"] = (int64_t(1) << 30) + 1;
   REQUIRE_ERROR_MENTIONS(parse_model_config(j.dump()), "decoder.sliding_window");
+}
+
+TEST_CASE("a decoder given a padding mask of the wrong length for its encoder output is refused, naming both lengths") {
+  const ReferenceModel model(test_data("tiny_a"));
+  const std::vector<int> ids{2, 10, 11, 12};
+  const Tensor enc = model.encode(ids, std::vector<uint8_t>(ids.size(), 1));
+  const std::vector<int> dec(12, 2);  // enough decoder rows to take attention's head-major path
+  REQUIRE_ERROR_MENTIONS(model.decode(dec, enc, std::vector<uint8_t>(9, 1)), "padding mask has 9 entries for 4 encoder rows");
+  REQUIRE_ERROR_MENTIONS(BatchDecoderSession<ReferenceModel>(model, {enc}, {std::vector<uint8_t>(3, 1)}),
+                         "padding mask of encoder output 0 has 3 entries for 4 rows");
 }

@@ -70,7 +70,7 @@ static void check_matmul_shapes(std::mt19937& rng) {
   // odd column counts and a tail inside the last slice.
   const int shapes[][3] = {{1, 37, 640},  {1, 300, 17},  {1, 5, 3},      {3, 9, 588},    {8, 2, 16},
                            {9, 70, 1000}, {17, 130, 33}, {16, 257, 256}, {2, 1, 1},      {12, 64, 72},
-                           {17, 67, 1100}, {12, 131, 2050}, {8, 3, 1025},  {13, 66, 4304}};
+                           {17, 67, 1100}, {12, 131, 2050}, {8, 3, 1025},  {13, 66, 4304}, {9, 5, 0}};
   for (const auto& s : shapes) {
     const int rows = s[0], out = s[1], in = s[2];
     INFO("matmul " << weight_type_name<W>() << " [" << rows << ", " << in << "] x [" << out << ", " << in << "]^T");
@@ -482,7 +482,9 @@ TEST_CASE("after fork, forget_thread_pool_after_fork lets the child compute with
 // attention() works in blocks of 8 to 128 query rows (attention.hpp: query_rows_per_block, which
 // depends on the rows, keys and threads): every row must get the bits it gets alone. 150 rows
 // (blocks of 32 rows with 1 thread, 16 with 2, 8 with 3; the last block short), GQA 4:2, head_dim
-// 72, all keys or a window, each target, every third row and the last checked alone; and rows
+// 72, all keys or a window, the keys as one block or as a ring buffer's two (rows 100.. then
+// 0..99: the block's rows go through attention.hpp's head-major copy, a row alone reads the
+// blocks in place), each target, every third row and the last checked alone; and rows
 // whose scores hold a NaN or -inf (the vector max must skip NaN as std::max does).
 TEST_CASE("attention in query blocks of any size gives every row the bits it gets alone") {
   std::mt19937 rng(11);
@@ -497,7 +499,10 @@ TEST_CASE("attention in query blocks of any size gives every row the bits it get
   std::vector<int> checked_rows;  // every third row and the last
   for (int t = 0; t < rows; t += 3) checked_rows.push_back(t);
   checked_rows.push_back(rows - 1);
+  for (const bool ring : {false, true})
   for (const int window : {0, 40}) {
+    const std::vector<KeyValueBlock> blocks =
+        ring ? std::vector<KeyValueBlock>{{&k, &v, 100, -1}, {&k, &v, 0, 100}} : std::vector<KeyValueBlock>{{&k, &v}};
     const auto visible = [&](int t, std::vector<KeyInterval>& out) {
       if (window == 0) out.push_back({0, keys});
       else out.push_back({std::max(0, t - window), std::min(keys, t + window)});
@@ -505,15 +510,15 @@ TEST_CASE("attention in query blocks of any size gives every row the bits it get
     for_each_target([&](const std::string&) {
       for (int threads : {1, 2, 3}) {
         set_num_threads(threads);
-        const Tensor all = attention<HwyDynamicTarget>(q, {{&k, &v}}, visible, a);
+        const Tensor all = attention<HwyDynamicTarget>(q, blocks, visible, a);
         std::size_t differing = 0;
         for (int t : checked_rows) {
           Tensor one(1, q.cols);
           std::copy(q.row(t), q.row(t) + q.cols, one.row(0));
-          const Tensor alone = attention<HwyDynamicTarget>(one, {{&k, &v}}, [&](int, std::vector<KeyInterval>& out) { visible(t, out); }, a);
+          const Tensor alone = attention<HwyDynamicTarget>(one, blocks, [&](int, std::vector<KeyInterval>& out) { visible(t, out); }, a);
           differing += !same_bits(all.row(t), alone.row(0), std::size_t(q.cols));
         }
-        INFO("window " << window << ", threads " << threads);
+        INFO("ring " << ring << ", window " << window << ", threads " << threads);
         CHECK(differing == 0);
       }
     });

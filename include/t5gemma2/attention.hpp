@@ -102,7 +102,7 @@ inline int query_rows_per_block(int query_rows, int n_keys, int group) {
 // up to 16 floats: k, v [n_kv, Σ K_i, d_pad]. A kernel that reads a key row many times (once per
 // block of queries) then loads whole cache lines, and one head's keys lie together: a Tensor's row
 // starts 16 bytes past a line, a head of 72 floats anywhere, and a head's rows are n_kv·d apart.
-// attention() reads these copies when enough queries share the keys; the values are the same,
+// attention() reads these copies when enough query rows share the keys; the values are the same,
 // and so are the bits.
 struct HeadMajorKeysValues {
   int keys = 0;   // Σ K_i
@@ -140,8 +140,8 @@ inline HeadMajorKeysValues head_major_copy(const std::vector<KeyValueBlock>& blo
   return h;
 }
 
-// Copy the keys and values head-major when at least kHeadMajorQueries query vectors read them
-// (a decode step's few read the cache in place: copying it would cost more than reading it) and
+// Copy the keys and values head-major when at least kHeadMajorQueries query rows read them (a
+// decode step's one row reads the cache in place: copying it would cost more than reading it) and
 // the copy stays within kHeadMajorMaxFloats: SigLIP's 16 heads × 4,096 keys (40 MiB) are copied;
 // 32K text keys (64 MiB per 512-query chunk) are not — measured no faster copied
 // (BM_AttentionLong/32768/1: 40.1 s either way), and the copy would add to a long input's memory.
@@ -149,13 +149,13 @@ inline HeadMajorKeysValues head_major_copy(const std::vector<KeyValueBlock>& blo
 inline constexpr long kHeadMajorQueries = 8;
 inline constexpr long kHeadMajorMaxFloats = 12L << 20;  // 48 MiB
 
-inline bool reads_head_major(const std::vector<KeyValueBlock>& blocks, int query_rows, int group, int kv_heads, int d) {
+inline bool reads_head_major(const std::vector<KeyValueBlock>& blocks, int query_rows, int kv_heads, int d) {
   long keys = 0;
   for (const auto& b : blocks) {
     if (!b.k) return false;  // bf16-stored keys are read as stored
     keys += b.rows();
   }
-  return long(query_rows) * group >= kHeadMajorQueries && 2 * keys * kv_heads * ((d + 15) / 16 * 16) <= kHeadMajorMaxFloats;
+  return query_rows >= kHeadMajorQueries && 2 * keys * kv_heads * ((d + 15) / 16 * 16) <= kHeadMajorMaxFloats;
 }
 
 // q [T, n_h·d], blocks with Σ K_i keys; visible(t, intervals) fills the key intervals query
@@ -172,8 +172,8 @@ inline bool reads_head_major(const std::vector<KeyValueBlock>& blocks, int query
 // in order, into Ops::attention_softmax; Ops::attention_pv then applies the weights of all the
 // queries that see the same keys in one pass over the values (a kernel set with kPvOverKeyUnion,
 // hf-bf16's, takes all the block's queries over the union, zero weights for unseen keys). Every
-// value is computed exactly as one query alone would compute it. When enough queries share the
-// keys (reads_head_major), the kernels read f32 keys and values from one head-major copy
+// value is computed exactly as one query alone would compute it. When enough query rows share
+// the keys (reads_head_major), the kernels read f32 keys and values from one head-major copy
 // (head_major_copy) instead of the blocks: the same values at other addresses.
 template <class Kernels, class Visible>
   requires std::invocable<const Visible&, int, std::vector<KeyInterval>&>
@@ -187,15 +187,18 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
   const AttentionCall call{.keys = n_keys, .query_rows = q.rows, .heads = a.heads};
 
   std::optional<HeadMajorKeysValues> head_major;
-  if (reads_head_major(blocks, q.rows, group, a.kv_heads, d)) head_major = head_major_copy(blocks, a.kv_heads, d);
+  if (reads_head_major(blocks, q.rows, a.kv_heads, d)) head_major = head_major_copy(blocks, a.kv_heads, d);
 
   // Key intervals -> runs of rows inside the blocks (or of the head-major copy), for kv head `kv`.
   auto to_spans = [&](const std::vector<KeyInterval>& intervals, int kv, std::vector<KeySpan>& spans) {
     spans.clear();
     if (head_major) {
-      for (const KeyInterval& iv : intervals)
-        spans.push_back({.k = head_major->key(kv, iv.begin), .v = head_major->value(kv, iv.begin),
-                         .stride = std::size_t(head_major->d_pad), .count = iv.end - iv.begin, .first = iv.begin, .call = &call});
+      for (const KeyInterval& iv : intervals) {
+        const int lo = std::max(iv.begin, 0), hi = std::min(iv.end, n_keys);  // as the blocks clip below
+        if (lo >= hi) continue;
+        spans.push_back({.k = head_major->key(kv, lo), .v = head_major->value(kv, lo), .stride = std::size_t(head_major->d_pad),
+                         .count = hi - lo, .first = lo, .call = &call});
+      }
       return;
     }
     for (const KeyInterval& iv : intervals)

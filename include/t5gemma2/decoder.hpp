@@ -75,6 +75,10 @@ inline std::vector<KeyValues> all_cross_keys_values(const Tensor& encoder_output
 template <class Kernels, class W>
 inline Tensor decoder_forward(Tensor h, const Tensor& encoder_output, const std::vector<uint8_t>& encoder_valid,
                               const StackWeights<W>& w, const TextConfig& c, const Rope& rope, const Observer& observe = {}) {
+  check(encoder_valid.size() == std::size_t(encoder_output.rows), [&] {
+    return "decode: the encoder padding mask has " + std::to_string(encoder_valid.size()) + " entries for " +
+           std::to_string(encoder_output.rows) + " encoder rows";
+  });
   const std::vector<int> positions = iota_positions(h.rows);
   const RopeAngles local = rope_angles(rope.local_inv_freq, positions);
   const RopeAngles global = rope_angles(rope.global_inv_freq, positions);

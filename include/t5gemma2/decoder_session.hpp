@@ -86,6 +86,10 @@ class BatchDecoderSession {
     const TextConfig& c = model.config().decoder;
     const auto& w = model.text_weights().decoder;
     for (std::size_t b = 0; b < encoder_outputs.size(); ++b) {
+      check(encoder_valid[b].size() == std::size_t(encoder_outputs[b].rows), [&] {
+        return "BatchDecoderSession: the padding mask of encoder output " + std::to_string(b) + " has " +
+               std::to_string(encoder_valid[b].size()) + " entries for " + std::to_string(encoder_outputs[b].rows) + " rows";
+      });
       auto cross = std::make_shared<CrossState>();
       cross->encoder_valid = encoder_valid[b];
       cross->kv = all_cross_keys_values<Kernels>(encoder_outputs[b], w, c, cross_kv_bf16);

@@ -282,10 +282,11 @@ HWY_INLINE void GemvRange(const float* x, const WT* w, std::size_t ws, int n_row
 // kTileRows activation rows xr against weight rows [c0, c1) (at most kPanelCols of them):
 // out_rows[i][j − c0] = dot(xr[i], row j). The tiles' outputs gather in a small block first:
 // scattered stores into rows that sit far apart would alias the loads (4K aliasing) and stall.
-// Rows longer than kSliceK go slice by slice (KSlice), all the tiles of the range through one
+// Rows longer than 2·kSliceK go slice by slice (KSlice), all the tiles of the range through one
 // slice before the next: the activation rows' slice stays in L1 (8 rows of 2,048 floats or more
 // do not fit; 512 × 2048 × 640 ran 158–163 GFLOP/s in one pass, 4096 × 4304 × 1152 125).
 inline constexpr std::size_t kSliceK = 512;
+static_assert(kSliceK % kReduceLanes == 0, "a slice that is not the last must end on a whole accumulator step");
 
 template <int kRows = kTileRows, class WT>
 HWY_INLINE void RowTileRange(const float* const* xr, const WT* w, std::size_t ws, std::size_t K, int c0, int c1,
@@ -294,7 +295,8 @@ HWY_INLINE void RowTileRange(const float* const* xr, const WT* w, std::size_t ws
   alignas(64) float block[kRows][kPanelCols];
   alignas(64) float carry[kPanelCols / kTileCols + 1][kCarry];  // per tile of the range, between slices
   const std::size_t step = K > 2 * kSliceK ? kSliceK : K;
-  for (std::size_t k0 = 0; k0 < K; k0 += step) {
+  std::size_t k0 = 0;
+  do {  // at least once: K = 0 gives dots of 0, as the scalar twin does
     const KSlice slice{k0, k0 + step};
     int c = c0, t = 0;
     for (; c + kTileCols <= c1; c += kTileCols, ++t) {
@@ -313,7 +315,8 @@ HWY_INLINE void RowTileRange(const float* const* xr, const WT* w, std::size_t ws
       if (slice.end >= K)
         for (int i = 0; i < kRows; ++i) block[i][c - c0] = out[i];
     }
-  }
+    k0 += step;
+  } while (k0 < K);
   for (int i = 0; i < kRows; ++i) std::copy(block[i], block[i] + (c1 - c0), out_rows[i]);
 }
 
@@ -357,7 +360,7 @@ struct AlignedRows {
   std::size_t stride = 0;
   AlignedRows(const float* const* src, int M, std::size_t K) : rows(std::size_t(M)) {
     stride = (K + kReduceLanes - 1) / kReduceLanes * kReduceLanes;
-    storage.reset(new float[std::size_t(M) * stride + 16]);  // uninitialised: every float is written below
+    storage.reset(new float[std::size_t(M) * stride + 16]);  // uninitialised: every row float is written below
     float* base = storage.get();
     while (reinterpret_cast<std::uintptr_t>(base) % 64 != 0) ++base;
     for (int r = 0; r < M; ++r) rows[std::size_t(r)] = base + std::size_t(r) * stride;
