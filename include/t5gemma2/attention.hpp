@@ -29,7 +29,6 @@
 #include <algorithm>
 #include <cmath>
 #include <concepts>
-#include <cstdint>
 #include <optional>
 #include <vector>
 
@@ -99,40 +98,36 @@ inline int query_rows_per_block(int query_rows, int n_keys, int group) {
 }
 
 // The keys and values of f32 blocks, copied head by head into 64-byte aligned rows of d rounded
-// up to 16 floats: k, v [n_kv, Σ K_i, d_pad]. A kernel that reads a key row many times (once per
+// up to 16 floats (PaddedRows): k, v [n_kv, Σ K_i, stride]. A kernel that reads a key row many times (once per
 // block of queries) then loads whole cache lines, and one head's keys lie together: a Tensor's row
 // starts 16 bytes past a line, a head of 72 floats anywhere, and a head's rows are n_kv·d apart.
 // attention() reads these copies when enough query rows share the keys; the values are the same,
 // and so are the bits.
 struct HeadMajorKeysValues {
-  int keys = 0;   // Σ K_i
-  int d_pad = 0;  // floats per row
-  std::vector<float> storage;  // k then v, plus room to align
-  float* k = nullptr;
-  float* v = nullptr;
+  int keys = 0;    // Σ K_i
+  int kv_heads = 0;
+  PaddedRows rows;  // [2 · n_kv · Σ K_i] rows: the keys of every head, then the values
 
-  float* key(int kv, int c) const { return k + (std::size_t(kv) * std::size_t(keys) + std::size_t(c)) * std::size_t(d_pad); }
-  float* value(int kv, int c) const { return v + (std::size_t(kv) * std::size_t(keys) + std::size_t(c)) * std::size_t(d_pad); }
+  HeadMajorKeysValues(int n_keys, int n_kv, int d) : keys(n_keys), kv_heads(n_kv), rows(2 * std::size_t(n_kv) * std::size_t(n_keys), std::size_t(d)) {}
+  float* key(int kv, int c) const { return rows.row(std::size_t(kv) * std::size_t(keys) + std::size_t(c)); }
+  float* value(int kv, int c) const { return rows.row((std::size_t(kv_heads) + std::size_t(kv)) * std::size_t(keys) + std::size_t(c)); }
 };
 
 inline HeadMajorKeysValues head_major_copy(const std::vector<KeyValueBlock>& blocks, int kv_heads, int d) {
-  HeadMajorKeysValues h;
-  for (const auto& b : blocks) h.keys += b.rows();
-  h.d_pad = (d + 15) / 16 * 16;
-  const std::size_t floats = std::size_t(kv_heads) * std::size_t(h.keys) * std::size_t(h.d_pad);
-  h.storage.assign(2 * floats + 16, 0.0f);
-  h.k = h.storage.data();
-  while (reinterpret_cast<std::uintptr_t>(h.k) % 64 != 0) ++h.k;
-  h.v = h.k + floats;
+  int n_keys = 0;
+  for (const auto& b : blocks) n_keys += b.rows();
+  HeadMajorKeysValues h(n_keys, kv_heads, d);
+  const auto put = [&](const float* from, float* to) {  // one row and its zero padding
+    std::copy(from, from + d, to);
+    std::fill(to + d, to + h.rows.stride, 0.0f);
+  };
   int c0 = 0;  // first key of the block
   for (const auto& b : blocks) {
     parallel_for(b.rows(), long(b.rows()) * kv_heads * d / 8, [&](int r0, int r1) {
       for (int r = r0; r < r1; ++r)
         for (int kv = 0; kv < kv_heads; ++kv) {
-          const float* k = b.k->row(b.begin + r) + kv * d;
-          const float* v = b.v->row(b.begin + r) + kv * d;
-          std::copy(k, k + d, h.key(kv, c0 + r));
-          std::copy(v, v + d, h.value(kv, c0 + r));
+          put(b.k->row(b.begin + r) + kv * d, h.key(kv, c0 + r));
+          put(b.v->row(b.begin + r) + kv * d, h.value(kv, c0 + r));
         }
     });
     c0 += b.rows();
@@ -155,7 +150,7 @@ inline bool reads_head_major(const std::vector<KeyValueBlock>& blocks, int query
     if (!b.k) return false;  // bf16-stored keys are read as stored
     keys += b.rows();
   }
-  return query_rows >= kHeadMajorQueries && 2 * keys * kv_heads * ((d + 15) / 16 * 16) <= kHeadMajorMaxFloats;
+  return query_rows >= kHeadMajorQueries && 2 * keys * kv_heads * long(PaddedRows::stride_for(std::size_t(d))) <= kHeadMajorMaxFloats;
 }
 
 // q [T, n_h·d], blocks with Σ K_i keys; visible(t, intervals) fills the key intervals query
@@ -196,7 +191,7 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
       for (const KeyInterval& iv : intervals) {
         const int lo = std::max(iv.begin, 0), hi = std::min(iv.end, n_keys);  // as the blocks clip below
         if (lo >= hi) continue;
-        spans.push_back({.k = head_major->key(kv, lo), .v = head_major->value(kv, lo), .stride = std::size_t(head_major->d_pad),
+        spans.push_back({.k = head_major->key(kv, lo), .v = head_major->value(kv, lo), .stride = head_major->rows.stride,
                          .count = hi - lo, .first = lo, .call = &call});
       }
       return;

@@ -3,6 +3,8 @@
 //   Tensor          owning, row-major f32 activations [rows, cols] (one sequence, or several stacked row-wise).
 //   WeightMatrix<W> non-owning view of a weight [out, in] stored as W (f32 or bf16), laid out
 //                   as PyTorch's Linear stores it, so y = x · Wᵀ reads W row by row.
+//   PaddedRows      scratch rows for kernels: each padded to whole 16-float steps, the first on a
+//                   64-byte cache line (so every row is), uninitialised.
 //
 // Shapes with more axes are written in comments and flattened into cols, e.g. queries
 // [S, n_h, d] are a Tensor of rows S and cols n_h·d, head h occupying columns [h·d, (h+1)·d).
@@ -11,9 +13,11 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "t5gemma2/numeric_types.hpp"
+#include "t5gemma2/ops/reduce.hpp"
 
 T5GEMMA2_NAMESPACE_BEGIN
 
@@ -66,6 +70,24 @@ struct WeightMatrix {
   int cols = 0;  // in features
 
   const W* row(int r) const { return data + std::size_t(r) * std::size_t(cols); }
+};
+
+// rows × cols floats as rows of `stride` floats (cols rounded up to a whole accumulator step of
+// kReduceLanes), starting on a 64-byte line: a kernel's vector loads then never straddle two lines
+// (a std::vector's data starts 16 bytes past one). Uninitialised: the owner writes each row and
+// its padding.
+struct PaddedRows {
+  static constexpr std::size_t stride_for(std::size_t cols) { return (cols + kReduceLanes - 1) / kReduceLanes * kReduceLanes; }
+
+  std::size_t stride = 0;
+  std::unique_ptr<float[]> storage;
+  float* base = nullptr;
+
+  PaddedRows(std::size_t rows, std::size_t cols) : stride(stride_for(cols)), storage(new float[rows * stride + 16]) {
+    base = storage.get();
+    while (reinterpret_cast<std::uintptr_t>(base) % 64 != 0) ++base;
+  }
+  float* row(std::size_t r) const { return base + r * stride; }
 };
 
 // Norm weights, biases and other vectors are kept in f32 (converting them is exact).

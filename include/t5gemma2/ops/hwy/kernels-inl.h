@@ -297,25 +297,25 @@ HWY_INLINE void RowTileRange(const float* const* xr, const WT* w, std::size_t ws
   const std::size_t step = K > 2 * kSliceK ? kSliceK : K;
   std::size_t k0 = 0;
   do {  // at least once: K = 0 gives dots of 0, as the scalar twin does
-    const KSlice slice{k0, k0 + step};
+    const std::size_t k1 = k0 + step;  // the slice that reaches K writes the outputs
     int c = c0, t = 0;
     for (; c + kTileCols <= c1; c += kTileCols, ++t) {
       const WT* wr[kTileCols];
       for (int j = 0; j < kTileCols; ++j) wr[j] = w + std::size_t(c + j) * ws;
       float out[kRows * kTileCols];
-      DotTile<kRows, kTileCols, false, WT>(xr, wr, K, out, nullptr, {slice.begin, slice.end, carry[t]});
-      if (slice.end >= K)
+      DotTile<kRows, kTileCols, false, WT>(xr, wr, K, out, nullptr, {k0, k1, carry[t]});
+      if (k1 >= K)
         for (int i = 0; i < kRows; ++i)
           for (int j = 0; j < kTileCols; ++j) block[i][c - c0 + j] = out[i * kTileCols + j];
     }
     for (; c < c1; ++c, ++t) {
       const WT* wr[1] = {w + std::size_t(c) * ws};
       float out[kRows];
-      DotTile<kRows, 1, false, WT>(xr, wr, K, out, nullptr, {slice.begin, slice.end, carry[t]});
-      if (slice.end >= K)
+      DotTile<kRows, 1, false, WT>(xr, wr, K, out, nullptr, {k0, k1, carry[t]});
+      if (k1 >= K)
         for (int i = 0; i < kRows; ++i) block[i][c - c0] = out[i];
     }
-    k0 += step;
+    k0 = k1;
   } while (k0 < K);
   for (int i = 0; i < kRows; ++i) std::copy(block[i], block[i] + (c1 - c0), out_rows[i]);
 }
@@ -355,20 +355,15 @@ HWY_INLINE void DotRows(const float* const* xr, int M, const WT* w, std::size_t 
 // multiply-adds; the copy is spread over the threads (SigLIP's MLP input is 70 MB), and only the
 // padding past K is zeroed.
 struct AlignedRows {
-  std::unique_ptr<float[]> storage;
+  PaddedRows copy;
   std::vector<const float*> rows;
-  std::size_t stride = 0;
-  AlignedRows(const float* const* src, int M, std::size_t K) : rows(std::size_t(M)) {
-    stride = (K + kReduceLanes - 1) / kReduceLanes * kReduceLanes;
-    storage.reset(new float[std::size_t(M) * stride + 16]);  // uninitialised: every row float is written below
-    float* base = storage.get();
-    while (reinterpret_cast<std::uintptr_t>(base) % 64 != 0) ++base;
-    for (int r = 0; r < M; ++r) rows[std::size_t(r)] = base + std::size_t(r) * stride;
+  AlignedRows(const float* const* src, int M, std::size_t K) : copy(std::size_t(M), K), rows(std::size_t(M)) {
+    for (int r = 0; r < M; ++r) rows[std::size_t(r)] = copy.row(std::size_t(r));
     parallel_for(M, long(M) * long(K) / 16, [&](int r0, int r1) {
       for (int r = r0; r < r1; ++r) {
-        float* row = base + std::size_t(r) * stride;
+        float* row = copy.row(std::size_t(r));
         std::copy(src[r], src[r] + K, row);
-        std::fill(row + K, row + stride, 0.0f);
+        std::fill(row + K, row + copy.stride, 0.0f);
       }
     });
   }
