@@ -182,6 +182,19 @@ TEST_CASE("every kernel equals its scalar twin bit for bit, on every target") {
           Ref::attention_scores(qp.data(), nq, spans.data(), int(spans.size()), d, s1.data());
           Dyn::attention_scores(qp.data(), nq, spans.data(), int(spans.size()), d, s2.data());
           CHECK(same_bits(s1, s2));
+          if (!bf16_spans) {  // the same keys also as key panels (attention.hpp: HeadMajorKeysValues)
+            std::vector<float> panels(std::size_t((n_keys + 15) / 16 * 16 * d), 0.0f);  // [⌈K/16⌉, d, 16]
+            for (int c = 0; c < n_keys; ++c)
+              for (int i = 0; i < d; ++i) panels[std::size_t((c / 16 * d + i) * 16 + c % 16)] = keys[std::size_t(c * kv_width + d + i)];
+            std::vector<KeySpan> with_panels = spans;
+            for (KeySpan& sp : with_panels) {
+              sp.panels = panels.data();
+              sp.panel_key = int((sp.k - keys.data() - d) / kv_width);
+            }
+            std::vector<float> s3(s1.size());
+            Dyn::attention_scores(qp.data(), nq, with_panels.data(), int(with_panels.size()), d, s3.data());
+            CHECK(same_bits(s1, s3));
+          }
           const float cap30 = 30.0f;
           for (const float* cap : {static_cast<const float*>(nullptr), &cap30}) {
             // Weights of each query (softmax of its dots), then P·V for all nq at once.
@@ -482,13 +495,16 @@ TEST_CASE("after fork, forget_thread_pool_after_fork lets the child compute with
 // attention() works in blocks of 8 to 128 query rows (attention.hpp: query_rows_per_block, which
 // depends on the rows, keys and threads): every row must get the bits it gets alone. 150 rows
 // (blocks of 32 rows with 1 thread, 16 with 2, 8 with 3; the last block short), GQA 4:2, head_dim
-// 72, all keys or a window, the keys as one block or as a ring buffer's two (rows 100.. then
-// 0..99: the block's rows go through attention.hpp's head-major copy, a row alone reads the
-// blocks in place), each target, every third row and the last checked alone; and rows
+// 72, 256 or 40 (a block's scores read key panels, a row alone reads key rows), all keys or a window
+// (spans that start and end inside a panel of 16 keys; 300 keys: the last panel partly padding),
+// the keys as one block or as a ring buffer's two (rows 100.. then 0..99: the block's rows go
+// through attention.hpp's head-major copy, a row alone reads the blocks in place), each target,
+// every third row and the last checked alone; and rows
 // whose scores hold a NaN or -inf (the vector max must skip NaN as std::max does).
 TEST_CASE("attention in query blocks of any size gives every row the bits it gets alone") {
   std::mt19937 rng(11);
-  const int rows = 150, keys = 300, d = 72;
+  const int rows = 150, keys = 300;
+  for (const int d : {72, 256, 40}) {  // the key-panel kernel's two compiled head sizes and any other
   AttentionShape a;
   a.heads = 4;
   a.kv_heads = 2;
@@ -518,10 +534,11 @@ TEST_CASE("attention in query blocks of any size gives every row the bits it get
           const Tensor alone = attention<HwyDynamicTarget>(one, blocks, [&](int, std::vector<KeyInterval>& out) { visible(t, out); }, a);
           differing += !same_bits(all.row(t), alone.row(0), std::size_t(q.cols));
         }
-        INFO("ring " << ring << ", window " << window << ", threads " << threads);
+        INFO("head_dim " << d << ", ring " << ring << ", window " << window << ", threads " << threads);
         CHECK(differing == 0);
       }
     });
+  }
   }
   set_num_threads(int(std::max(1u, std::thread::hardware_concurrency())));
   for_each_target([&](const std::string&) {

@@ -103,17 +103,28 @@ inline int query_rows_per_block(int query_rows, int n_keys, int group) {
 // starts 16 bytes past a line, a head of 72 floats anywhere, and a head's rows are n_kv·d apart.
 // attention() reads these copies when enough query rows share the keys; the values are the same,
 // and so are the bits.
+//
+// For a kernel set that reads them (Ops<Kernels>::kReadsKeyPanels), the keys once more as key
+// panels (KeySpan::panels): per kv head, panels of 16 keys, each [d, 16] — element i of key
+// 16p + l at (p·d + i)·16 + l, lanes past the last key 0. A SIMD scores kernel then holds 16
+// keys in the lanes of one vector and runs each key's canonical dot in its own lane: the 16
+// partial sums of ops/reduce.hpp are 16 vectors and the tree adds whole vectors, where reading
+// rows costs a transposing reduction per 16 scores (ops/hwy/kernels-inl.h: PanelDotTile).
 struct HeadMajorKeysValues {
   int keys = 0;    // Σ K_i
   int kv_heads = 0;
-  PaddedRows rows;  // [2 · n_kv · Σ K_i] rows: the keys of every head, then the values
+  int dim = 0;
+  int panels_per_head = 0;  // ⌈keys / 16⌉ when key panels are made, else 0
+  PaddedRows rows;          // [2 · n_kv · Σ K_i] rows: the keys of every head, then the values
+  std::optional<PaddedRows> key_panels;  // [n_kv · panels_per_head · d] rows of 16
 
-  HeadMajorKeysValues(int n_keys, int n_kv, int d) : keys(n_keys), kv_heads(n_kv), rows(2 * std::size_t(n_kv) * std::size_t(n_keys), std::size_t(d)) {}
+  HeadMajorKeysValues(int n_keys, int n_kv, int d) : keys(n_keys), kv_heads(n_kv), dim(d), rows(2 * std::size_t(n_kv) * std::size_t(n_keys), std::size_t(d)) {}
   float* key(int kv, int c) const { return rows.row(std::size_t(kv) * std::size_t(keys) + std::size_t(c)); }
   float* value(int kv, int c) const { return rows.row((std::size_t(kv_heads) + std::size_t(kv)) * std::size_t(keys) + std::size_t(c)); }
+  float* panels(int kv) const { return key_panels->row(std::size_t(kv) * std::size_t(panels_per_head) * std::size_t(dim)); }
 };
 
-inline HeadMajorKeysValues head_major_copy(const std::vector<KeyValueBlock>& blocks, int kv_heads, int d) {
+inline HeadMajorKeysValues head_major_copy(const std::vector<KeyValueBlock>& blocks, int kv_heads, int d, bool with_panels) {
   int n_keys = 0;
   for (const auto& b : blocks) n_keys += b.rows();
   HeadMajorKeysValues h(n_keys, kv_heads, d);
@@ -131,6 +142,22 @@ inline HeadMajorKeysValues head_major_copy(const std::vector<KeyValueBlock>& blo
         }
     });
     c0 += b.rows();
+  }
+  if (with_panels) {
+    constexpr int kLanes = int(kReduceLanes);
+    h.panels_per_head = (n_keys + kLanes - 1) / kLanes;
+    h.key_panels.emplace(std::size_t(kv_heads) * std::size_t(h.panels_per_head) * std::size_t(d), kReduceLanes);
+    parallel_for(kv_heads * h.panels_per_head, long(n_keys) * kv_heads * d / 8, [&](int p0, int p1) {
+      for (int p = p0; p < p1; ++p) {
+        const int kv = p / h.panels_per_head, panel = p % h.panels_per_head;
+        float* to = h.panels(kv) + std::size_t(panel) * std::size_t(d) * kReduceLanes;  // [d, 16]
+        for (int l = 0; l < kLanes; ++l) {
+          const int c = panel * kLanes + l;
+          const float* key = c < n_keys ? h.key(kv, c) : nullptr;
+          for (int i = 0; i < d; ++i) to[std::size_t(i) * kReduceLanes + std::size_t(l)] = key ? key[i] : 0.0f;
+        }
+      }
+    });
   }
   return h;
 }
@@ -182,7 +209,8 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
   const AttentionCall call{.keys = n_keys, .query_rows = q.rows, .heads = a.heads};
 
   std::optional<HeadMajorKeysValues> head_major;
-  if (reads_head_major(blocks, q.rows, a.kv_heads, d)) head_major = head_major_copy(blocks, a.kv_heads, d);
+  if (reads_head_major(blocks, q.rows, a.kv_heads, d))
+    head_major = head_major_copy(blocks, a.kv_heads, d, requires { requires Ops<Kernels>::kReadsKeyPanels; });
 
   // Key intervals -> runs of rows inside the blocks (or of the head-major copy), for kv head `kv`.
   auto to_spans = [&](const std::vector<KeyInterval>& intervals, int kv, std::vector<KeySpan>& spans) {
@@ -192,7 +220,8 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
         const int lo = std::max(iv.begin, 0), hi = std::min(iv.end, n_keys);  // as the blocks clip below
         if (lo >= hi) continue;
         spans.push_back({.k = head_major->key(kv, lo), .v = head_major->value(kv, lo), .stride = head_major->rows.stride,
-                         .count = hi - lo, .first = lo, .call = &call});
+                         .count = hi - lo, .first = lo, .call = &call,
+                         .panels = head_major->key_panels ? head_major->panels(kv) : nullptr, .panel_key = lo});
       }
       return;
     }
@@ -219,7 +248,7 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
     std::vector<KeyInterval> all, merged;
     std::vector<KeySpan> union_spans, spans;
     std::vector<const float*> queries, weight_rows;
-    std::vector<float*> out_rows;
+    std::vector<float*> out_rows, own;
     std::vector<float> scores, weights, union_weights;
     std::vector<int> positions;
     for (int blk = block_begin; blk < block_end; ++blk) {
@@ -255,20 +284,30 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
         scores.resize(queries.size() * std::size_t(n_union));
         Ops<Kernels>::attention_scores(queries.data(), int(queries.size()), union_spans.data(), int(union_spans.size()), d,
                                       scores.data());
-        // Each query's dots of its own keys, in key order, become its weights.
+        // Each query's dots of its own keys, in key order, become its weights: in place when the
+        // row sees the whole union (SigLIP, a full encoder layer), else gathered into `weights`.
         weights.clear();
-        std::vector<std::size_t> at;  // start of query (r, g) in `weights`
-        for (int r = 0; r < rows; ++r)
+        weights.reserve(queries.size() * std::size_t(n_union));  // no reallocation: own[] stays valid
+        own.clear();  // the weights of query (r, g)
+        for (int r = 0; r < rows; ++r) {
+          const bool whole_union = same_intervals(row_intervals[std::size_t(r)], merged);
           for (int g = 0; g < group; ++g) {
-            at.push_back(weights.size());
-            const float* row_scores = scores.data() + std::size_t(r * group + g) * std::size_t(n_union);
-            for (const KeyInterval& iv : row_intervals[std::size_t(r)]) {
-              const int c = column(iv.begin);
-              weights.insert(weights.end(), row_scores + c, row_scores + c + (iv.end - iv.begin));
+            float* row_scores = scores.data() + std::size_t(r * group + g) * std::size_t(n_union);
+            int n_visible = n_union;
+            if (!whole_union) {
+              const std::size_t at = weights.size();
+              for (const KeyInterval& iv : row_intervals[std::size_t(r)]) {
+                const int c = column(iv.begin);
+                weights.insert(weights.end(), row_scores + c, row_scores + c + (iv.end - iv.begin));
+              }
+              row_scores = weights.data() + at;
+              n_visible = int(weights.size() - at);
             }
-            softmax_of_visible_keys<Kernels>(weights.data() + at.back(), int(weights.size() - at.back()), a.scale,
-                                             a.softcap ? &*a.softcap : nullptr, row_intervals[std::size_t(r)], n_keys, positions);
+            own.push_back(row_scores);
+            softmax_of_visible_keys<Kernels>(row_scores, n_visible, a.scale, a.softcap ? &*a.softcap : nullptr,
+                                             row_intervals[std::size_t(r)], n_keys, positions);
           }
+        }
         if constexpr (!requires { requires Ops<Kernels>::kPvOverKeyUnion; }) {
           // P·V, batched over the queries that see the same keys (consecutive rows with equal
           // intervals, and always the heads of one row).
@@ -280,7 +319,7 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
             out_rows.clear();
             for (int r = r0; r < r1; ++r)
               for (int g = 0; g < group; ++g) {
-                weight_rows.push_back(weights.data() + at[std::size_t(r * group + g)]);
+                weight_rows.push_back(own[std::size_t(r * group + g)]);
                 out_rows.push_back(out.row(t0 + r) + (kv * group + g) * d);
               }
             Ops<Kernels>::attention_pv(weight_rows.data(), out_rows.data(), int(out_rows.size()), spans.data(), int(spans.size()), d);
@@ -296,10 +335,10 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
           for (int r = 0; r < rows; ++r)
             for (int g = 0; g < group; ++g) {
               float* row = union_weights.data() + std::size_t(r * group + g) * std::size_t(n_union);
-              const float* own = weights.data() + at[std::size_t(r * group + g)];
+              const float* visible_weights = own[std::size_t(r * group + g)];
               for (const KeyInterval& iv : row_intervals[std::size_t(r)]) {
-                std::copy(own, own + (iv.end - iv.begin), row + column(iv.begin));
-                own += iv.end - iv.begin;
+                std::copy(visible_weights, visible_weights + (iv.end - iv.begin), row + column(iv.begin));
+                visible_weights += iv.end - iv.begin;
               }
               weight_rows.push_back(row);
               out_rows.push_back(out.row(t0 + r) + (kv * group + g) * d);

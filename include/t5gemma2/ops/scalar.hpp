@@ -44,6 +44,10 @@ struct AttentionCall {
 };
 
 // `first`: index of the span's first key in the call's whole key list.
+// `panels` (optional, f32 keys only): the same keys again, transposed in panels of 16 keys
+// (attention.hpp: KeyPanels): panel p holds key 16p + l's element i at panels[(p·d + i)·16 + l],
+// and the span's first key is key `panel_key` there. A SIMD scores kernel may read these instead
+// of k (the scalar reference reads k); the values, hence the bits, are the same.
 struct KeySpan {
   const float* k = nullptr;
   const float* v = nullptr;
@@ -53,6 +57,8 @@ struct KeySpan {
   const bf16_t* v_bf16 = nullptr;
   int first = 0;
   const AttentionCall* call = nullptr;
+  const float* panels = nullptr;
+  int panel_key = 0;
 };
 
 // cap · tanh(x / cap), rounded step by step as PyTorch does (divide, tanh, multiply).

@@ -800,6 +800,100 @@ HWY_NOINLINE inline void GeluMul(float* gate, const float* up, std::size_t n) {
 #endif
 }
 
+#if T5GEMMA2_HWY_VECTOR_KERNELS
+// ---- attention scores from key panels (attention.hpp: KeyPanels) ----------------------------
+//
+// A panel holds 16 keys transposed, [d, 16]: row i is element i of the 16 keys. Broadcasting
+// q[i] and multiplying by row i adds q[i]·k_c[i] to lane c of one vector, so lane c runs key c's
+// dot by itself. The canonical order (ops/reduce.hpp) sends element i to partial sum i mod 16:
+// here partial sum j of all 16 keys is ONE vector P_j = Σ_{i ≡ j (mod 16)} q[i]·row i (fused,
+// increasing i), and the tree (j += j + 8, then + 4, + 2, + 1) adds whole vectors. Computing the
+// P_j in bit-reversed order of j (0, 8, 4, 12, 2, 10, …) lets each tree step happen as soon as
+// both of its operands exist, like the carries of a binary counter: at most 5 vectors live per
+// (query, panel). Each lane sees exactly the fmas and adds of the scalar dot, so every score
+// keeps its bits, and no transposing reduction remains (it is 15 vector adds per 16 scores).
+inline constexpr int kPanelKeys = int(kReduceLanes);
+
+constexpr int BitReversed4(int m) { return ((m & 1) << 3) | ((m & 2) << 1) | ((m & 4) >> 1) | ((m & 8) >> 3); }
+
+// out[a][g·16 + c] = q_a · key c of panel g, for kQ queries × kG panels (panels panel_floats
+// apart). kD: the head dimension when known at compile time (72, 256), else 0 and dim is read.
+template <int kQ, int kG, int kD>
+HWY_INLINE void PanelDotTile(const float* const* q, const float* panel, std::size_t panel_floats, int dim, float* const* out) {
+  static_assert(kReduceLanes == 16, "the bit-reversed order below is the tree of 16 partial sums");
+  const DF df;
+  const int d = kD ? kD : dim;
+  VF carry[5][kQ][kG][kV];  // carry[l]: a finished subtree of 2^l partial sums
+#pragma GCC unroll 16
+  for (int m = 0; m < 16; ++m) {
+    const int j = BitReversed4(m);
+    VF p[kQ][kG][kV];
+    for (auto& pa : p)
+      for (auto& pg : pa)
+        for (auto& pv : pg) pv = hn::Zero(df);
+    for (int i = j; i < d; i += 16) {  // partial sum j: elements j, j + 16, … in order
+      VF row[kG][kV];
+      for (int g = 0; g < kG; ++g)
+        for (std::size_t v = 0; v < kV; ++v) row[g][v] = hn::LoadU(df, panel + std::size_t(g) * panel_floats + std::size_t(i) * 16 + v * kN);
+      for (int a = 0; a < kQ; ++a) {
+        const VF qi = hn::Set(df, q[a][i]);
+        for (int g = 0; g < kG; ++g)
+          for (std::size_t v = 0; v < kV; ++v) p[a][g][v] = hn::MulAdd(qi, row[g][v], p[a][g][v]);
+      }
+    }
+    int l = 0;
+    for (; (m >> l) & 1; ++l)  // the tree steps this partial sum completes
+      for (int a = 0; a < kQ; ++a)
+        for (int g = 0; g < kG; ++g)
+          for (std::size_t v = 0; v < kV; ++v) p[a][g][v] = hn::Add(carry[l][a][g][v], p[a][g][v]);
+    for (int a = 0; a < kQ; ++a)
+      for (int g = 0; g < kG; ++g)
+        for (std::size_t v = 0; v < kV; ++v) carry[l][a][g][v] = p[a][g][v];
+  }
+  for (int a = 0; a < kQ; ++a)
+    for (int g = 0; g < kG; ++g)
+      for (std::size_t v = 0; v < kV; ++v) hn::StoreU(carry[4][a][g][v], df, out[a] + g * kPanelKeys + v * kN);
+}
+
+// Register tile: 4 queries × 2 panels on AVX3 (8 × 5 live vectors of 32); AVX2's 16 registers
+// take 2 × 1 (two ymm per panel).
+inline constexpr int kPanelTileQueries = kN == 16 ? 4 : 2;
+inline constexpr int kPanelTileGroups = kN == 16 ? 2 : 1;
+
+// scores[a·n + col + c] = q_a · key (key0 + c) of `panels`, c in [0, count): whole panels into
+// the scores directly, a panel the range only partly covers through a small buffer.
+template <int kD>
+HWY_INLINE void PanelScoresRange(const float* const* queries, int nq, const float* panels, int dim, int key0, int count,
+                                 float* scores, std::size_t n, int col) {
+  const std::size_t panel_floats = std::size_t(dim) * kPanelKeys;
+  const int key1 = key0 + count;
+  alignas(64) float buffer[kPanelTileQueries][kPanelTileGroups * kPanelKeys];
+  for (int p = key0 / kPanelKeys; p * kPanelKeys < key1;) {
+    const int first = p * kPanelKeys;  // first key of the group
+    const int groups = first + kPanelTileGroups * kPanelKeys <= key1 ? kPanelTileGroups : 1;
+    const int last = std::min(key1, first + groups * kPanelKeys);  // one past the group's last key in range
+    const bool whole = first >= key0 && last == first + groups * kPanelKeys;
+    const float* panel = panels + std::size_t(p) * panel_floats;
+    const auto tile = [&]<int kQ>(int a) {
+      float* out[kQ];
+      for (int r = 0; r < kQ; ++r)
+        out[r] = whole ? scores + std::size_t(a + r) * n + std::size_t(col + first - key0) : buffer[r];
+      if (groups == kPanelTileGroups) PanelDotTile<kQ, kPanelTileGroups, kD>(queries + a, panel, panel_floats, dim, out);
+      else PanelDotTile<kQ, 1, kD>(queries + a, panel, panel_floats, dim, out);
+      if (!whole) {
+        const int lo = std::max(first, key0);
+        for (int r = 0; r < kQ; ++r)
+          std::copy(buffer[r] + (lo - first), buffer[r] + (last - first), scores + std::size_t(a + r) * n + std::size_t(col + lo - key0));
+      }
+    };
+    int a = 0;
+    for (; a + kPanelTileQueries <= nq; a += kPanelTileQueries) tile.template operator()<kPanelTileQueries>(a);
+    for (; a < nq; ++a) tile.template operator()<1>(a);
+    p += groups;
+  }
+}
+#endif
+
 // scores[i·n + c] = q_i · k_c over the keys of `spans` (twin: Ops<ScalarTarget>::attention_scores).
 // Query blocks × key pairs go through the GEMM tile: every score is still one canonical dot.
 HWY_NOINLINE inline void AttentionScores(const float* const* queries, int nq, const KeySpan* spans, int n_spans, int dim,
@@ -810,6 +904,23 @@ HWY_NOINLINE inline void AttentionScores(const float* const* queries, int nq, co
   // Threads take contiguous ranges of keys, in units of kPanelCols (a long decode step has one
   // query block; inside the encoder's parallel query blocks this runs inline).
   const int units = (n + kPanelCols - 1) / kPanelCols;
+  bool from_panels = true;  // every span has key panels
+  for (int s = 0; s < n_spans; ++s) from_panels = from_panels && spans[s].panels;
+  if (from_panels && n_spans > 0) {
+    parallel_for(units, long(nq) * n * dim, [&](int u0, int u1) {
+      const int k0 = u0 * kPanelCols, k1 = std::min(n, u1 * kPanelCols);
+      int first = 0;  // index of the span's first key
+      for (int s = 0; s < n_spans; first += spans[s].count, ++s) {
+        const int lo = std::max(k0, first) - first, hi = std::min(k1, first + spans[s].count) - first;  // span rows
+        if (lo >= hi) continue;
+        const int key0 = spans[s].panel_key + lo;
+        if (dim == 72) PanelScoresRange<72>(queries, nq, spans[s].panels, dim, key0, hi - lo, scores, std::size_t(n), first + lo);
+        else if (dim == 256) PanelScoresRange<256>(queries, nq, spans[s].panels, dim, key0, hi - lo, scores, std::size_t(n), first + lo);
+        else PanelScoresRange<0>(queries, nq, spans[s].panels, dim, key0, hi - lo, scores, std::size_t(n), first + lo);
+      }
+    });
+    return;
+  }
   // Row tiles of queries read aligned copies (AlignedRows). Keys are read where they are: when many
   // queries share them, attention() hands over aligned head-major copies (attention.hpp:
   // head_major_copy), made once per call rather than once per block of queries here.
@@ -897,7 +1008,8 @@ HWY_INLINE void PvSpan(const float* const* weights, const VT* values, std::size_
     const VT* v = values + std::size_t(j) * stride + c0;
     VF vv[kCols];
 #pragma GCC unroll 16
-    for (int b = 0; b < kCols; ++b) vv[b] = InRegister(LoadValues<kMasked>(df, v + b * kN, last));
+    for (int b = 0; b < kCols; ++b)
+      vv[b] = InRegister(kMasked && b == kCols - 1 ? LoadValues<true>(df, v + b * kN, last) : LoadValues<false>(df, v + b * kN, last));
 #pragma GCC unroll 16
     for (int q = 0; q < kQ; ++q) {
       const VF p = hn::Set(df, weights[q][key]);
@@ -907,8 +1019,8 @@ HWY_INLINE void PvSpan(const float* const* weights, const VT* values, std::size_
   }
 }
 
-// P·V for kQ queries over the kCols vectors of columns from c0 (with kMasked, one vector whose
-// lanes past `last` are neither loaded nor stored), for the keys of `spans`, whose weights start
+// P·V for kQ queries over the kCols vectors of columns from c0 (with kMasked, the last of them
+// a vector whose lanes past `last` are neither loaded nor stored), for the keys of `spans`, whose weights start
 // at weights[q][key0]: the kQ × kCols accumulators stay in registers across these keys; per
 // (query, column) one MulAdd per key, keys in order. `first`: start from 0, else continue the
 // sums stored in outs by the previous block of keys (a store and a load change no bit).
@@ -920,7 +1032,10 @@ HWY_INLINE void PvTile(const float* const* weights, float* const* outs, const Ke
 #pragma GCC unroll 16
   for (int q = 0; q < kQ; ++q)
 #pragma GCC unroll 16
-    for (int b = 0; b < kCols; ++b) acc[q][b] = first ? hn::Zero(df) : LoadValues<kMasked>(df, outs[q] + c0 + b * kN, last);
+    for (int b = 0; b < kCols; ++b)
+      acc[q][b] = first                        ? hn::Zero(df)
+                  : kMasked && b == kCols - 1 ? LoadValues<true>(df, outs[q] + c0 + b * kN, last)
+                                              : LoadValues<false>(df, outs[q] + c0 + b * kN, last);
   int key = key0;
   for (int s = 0; s < n_spans; ++s) {
     if (spans[s].v_bf16)
@@ -931,7 +1046,7 @@ HWY_INLINE void PvTile(const float* const* weights, float* const* outs, const Ke
   }
   for (int q = 0; q < kQ; ++q)
     for (int b = 0; b < kCols; ++b) {
-      if constexpr (kMasked) hn::BlendedStore(acc[q][b], last, df, outs[q] + c0 + b * kN);
+      if (kMasked && b == kCols - 1) hn::BlendedStore(acc[q][b], last, df, outs[q] + c0 + b * kN);
       else hn::StoreU(acc[q][b], df, outs[q] + c0 + b * kN);
     }
 }
@@ -950,7 +1065,8 @@ inline constexpr int kPvBlockKeys = 512;
 #endif
 
 // P·V for queries that see the same keys (twin: Ops<ScalarTarget>::attention_pv).
-// Column chunks (4 vectors, then single vectors, then a masked last vector) are split across
+// Column chunks (4 vectors, then single vectors, then a masked last vector; 4 vectors and a
+// masked one when that is all that is left) are split across
 // threads; each runs the keys in blocks of kPvBlockKeys, all queries per block, so a long list
 // of values is read once per chunk instead of once per 4 queries.
 HWY_NOINLINE inline void AttentionPV(const float* const* weights, float* const* outs, int nq, const KeySpan* spans, int n_spans,
@@ -960,11 +1076,21 @@ HWY_NOINLINE inline void AttentionPV(const float* const* weights, float* const* 
   const DF df;
   struct Chunk {
     std::size_t c0;
-    int vectors;  // 4 or 1; 0: the masked last vector
+    int vectors;  // 4 or 1; 5: 4 and the masked last vector; 0: the masked last vector alone
   };
   std::vector<Chunk> chunks;
   std::size_t c0 = 0;
-  for (; c0 + 4 * kN <= d; c0 += 4 * kN) chunks.push_back({c0, 4});
+  for (; c0 + 4 * kN <= d; c0 += 4 * kN) {
+    // A part-vector right after 4 vectors (SigLIP's 72 = 64 + 8) joins them: alone, its tile of
+    // 4 queries × 1 vector is 4 chains of fmas, bound by their latency (AVX3; 1 thread: 102–104
+    // GFLOP/s at d = 72 against 136–151 at 64).
+    if (kN == 16 && d > c0 + 4 * kN && d < c0 + 5 * kN) {
+      chunks.push_back({c0, 5});
+      c0 = d;
+      break;
+    }
+    chunks.push_back({c0, 4});
+  }
   for (; c0 + kN <= d; c0 += kN) chunks.push_back({c0, 1});
   if (c0 < d) chunks.push_back({c0, 0});
   int n = 0;
@@ -987,7 +1113,9 @@ HWY_NOINLINE inline void AttentionPV(const float* const* weights, float* const* 
       for (int c = ch0; c < ch1; ++c) {
         const Chunk& chunk = chunks[std::size_t(c)];
         const int nb = int(block.size());
-        if (chunk.vectors == 4)
+        if (chunk.vectors == 5)
+          PvChunk<5, true>(weights, outs, nq, block.data(), nb, k0, chunk.c0, hn::FirstN(df, d - chunk.c0 - 4 * kN), k0 == 0);
+        else if (chunk.vectors == 4)
           PvChunk<4, false>(weights, outs, nq, block.data(), nb, k0, chunk.c0, hn::FirstN(df, kN), k0 == 0);
         else if (chunk.vectors == 1)
           PvChunk<1, false>(weights, outs, nq, block.data(), nb, k0, chunk.c0, hn::FirstN(df, kN), k0 == 0);
@@ -1006,6 +1134,7 @@ HWY_NOINLINE inline void AttentionPV(const float* const* weights, float* const* 
 // so translation units built for different targets never clash).
 struct HighwayTarget {
   using is_kernel_set = void;
+  static constexpr bool kReadsKeyPanels = true;  // attention_scores reads KeySpan::panels when given
   static const char* name() { return KernelTargetName(); }
 
   static float dot(const float* a, const float* b, std::size_t n) { return DotF32(a, b, n); }
