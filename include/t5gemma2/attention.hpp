@@ -164,20 +164,23 @@ inline HeadMajorKeysValues head_major_copy(const std::vector<KeyValueBlock>& blo
 
 // Copy the keys and values head-major when at least kHeadMajorQueries query rows read them (a
 // decode step's one row reads the cache in place: copying it would cost more than reading it) and
-// the copy stays within kHeadMajorMaxFloats: SigLIP's 16 heads × 4,096 keys (40 MiB) are copied;
-// 32K text keys (64 MiB per 512-query chunk) are not — measured no faster copied
-// (BM_AttentionLong/32768/1: 40.1 s either way), and the copy would add to a long input's memory.
-// (BM_VisionAttention, one SigLIP layer: 833–855 ms reading the blocks, 792–803 ms the copies.)
+// the copy, key panels included, stays within kHeadMajorMaxFloats: SigLIP's 16 heads × 4,096
+// keys (40 MiB of rows + 18 MiB of panels) are copied; 32K text keys (96 MiB per 512-query chunk)
+// are not — measured no faster copied (BM_AttentionLong/32768/1: 40.1 s either way, before the
+// panels), and the copy would add to a long input's memory (270m: copied up to 20K keys).
+// (BM_VisionAttention, one SigLIP layer: 833–855 ms reading the blocks, 792–803 ms the copies;
+// 540–566 ms with the key panels.)
 inline constexpr long kHeadMajorQueries = 8;
-inline constexpr long kHeadMajorMaxFloats = 12L << 20;  // 48 MiB
+inline constexpr long kHeadMajorMaxFloats = 15L << 20;  // 60 MiB
 
-inline bool reads_head_major(const std::vector<KeyValueBlock>& blocks, int query_rows, int kv_heads, int d) {
+inline bool reads_head_major(const std::vector<KeyValueBlock>& blocks, int query_rows, int kv_heads, int d, bool with_panels) {
   long keys = 0;
   for (const auto& b : blocks) {
     if (!b.k) return false;  // bf16-stored keys are read as stored
     keys += b.rows();
   }
-  return query_rows >= kHeadMajorQueries && 2 * keys * kv_heads * long(PaddedRows::stride_for(std::size_t(d))) <= kHeadMajorMaxFloats;
+  const long floats_per_key = 2 * long(PaddedRows::stride_for(std::size_t(d))) + (with_panels ? d : 0);
+  return query_rows >= kHeadMajorQueries && keys * kv_heads * floats_per_key <= kHeadMajorMaxFloats;
 }
 
 // q [T, n_h·d], blocks with Σ K_i keys; visible(t, intervals) fills the key intervals query
@@ -208,9 +211,9 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
   const int query_rows = query_rows_per_block(q.rows, n_keys, group);
   const AttentionCall call{.keys = n_keys, .query_rows = q.rows, .heads = a.heads};
 
+  constexpr bool with_panels = requires { requires Ops<Kernels>::kReadsKeyPanels; };
   std::optional<HeadMajorKeysValues> head_major;
-  if (reads_head_major(blocks, q.rows, a.kv_heads, d))
-    head_major = head_major_copy(blocks, a.kv_heads, d, requires { requires Ops<Kernels>::kReadsKeyPanels; });
+  if (reads_head_major(blocks, q.rows, a.kv_heads, d, with_panels)) head_major = head_major_copy(blocks, a.kv_heads, d, with_panels);
 
   // Key intervals -> runs of rows inside the blocks (or of the head-major copy), for kv head `kv`.
   auto to_spans = [&](const std::vector<KeyInterval>& intervals, int kv, std::vector<KeySpan>& spans) {

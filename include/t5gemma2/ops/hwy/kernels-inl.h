@@ -895,7 +895,10 @@ HWY_INLINE void PanelScoresRange(const float* const* queries, int nq, const floa
 #endif
 
 // scores[i·n + c] = q_i · k_c over the keys of `spans` (twin: Ops<ScalarTarget>::attention_scores).
-// Query blocks × key pairs go through the GEMM tile: every score is still one canonical dot.
+// When every span carries key panels, 4 queries × 2 panels go through PanelDotTile (one key per
+// lane; head_dim 72 and 256 compiled as constants: 1 thread, 128 × 72 × 4,096, 93 → 115
+// GFLOP/s); otherwise query blocks × key pairs go through the GEMM tile (keys as rows, a
+// transposing reduction per 16 scores: 53–69). Every score is still one canonical dot.
 HWY_NOINLINE inline void AttentionScores(const float* const* queries, int nq, const KeySpan* spans, int n_spans, int dim,
                                          float* scores) {
 #if T5GEMMA2_HWY_VECTOR_KERNELS
