@@ -29,6 +29,7 @@
 #include <algorithm>
 #include <cmath>
 #include <concepts>
+#include <cstdint>
 #include <optional>
 #include <vector>
 
@@ -104,7 +105,7 @@ inline int query_rows_per_block(int query_rows, int n_keys, int group) {
 // attention() reads these copies when enough query rows share the keys; the values are the same,
 // and so are the bits.
 //
-// For a kernel set that reads them (Ops<Kernels>::kReadsKeyPanels), the keys once more as key
+// For a kernel set that reads them (Ops<Kernels>::reads_key_panels()), the keys once more as key
 // panels (KeySpan::panels): per kv head, panels of 16 keys, each [d, 16] — element i of key
 // 16p + l at (p·d + i)·16 + l, lanes past the last key 0. A SIMD scores kernel then holds 16
 // keys in the lanes of one vector and runs each key's canonical dot in its own lane: the 16
@@ -164,14 +165,16 @@ inline HeadMajorKeysValues head_major_copy(const std::vector<KeyValueBlock>& blo
 
 // Copy the keys and values head-major when at least kHeadMajorQueries query rows read them (a
 // decode step's one row reads the cache in place: copying it would cost more than reading it) and
-// the copy, key panels included, stays within kHeadMajorMaxFloats: SigLIP's 16 heads × 4,096
-// keys (40 MiB of rows + 18 MiB of panels) are copied; 32K text keys (96 MiB per 512-query chunk)
-// are not — measured no faster copied (BM_AttentionLong/32768/1: 40.1 s either way, before the
-// panels), and the copy would add to a long input's memory (270m: copied up to 20K keys).
-// (BM_VisionAttention, one SigLIP layer: 833–855 ms reading the blocks, 792–803 ms the copies;
-// 540–566 ms with the key panels.)
+// the copy stays within kHeadMajorMaxFloats, or kHeadMajorWithPanelsMaxFloats with key panels:
+// SigLIP's 16 heads × 4,096 keys (40 MiB of rows + 18 MiB of panels) are copied; 32K text keys
+// (96 MiB per 512-query chunk) are not — measured no faster copied (BM_AttentionLong/32768/1:
+// 40.1 s either way before the panels; with them 33.8–35.4 against 35.7–36.3 s, for 96 MiB more
+// per call), and the copy would add to a long input's memory (270m: copied up to 20K keys, 24K
+// without panels). (BM_VisionAttention, one SigLIP layer: 833–855 ms reading the blocks, 792–803
+// ms the copies; 540–587 ms with the key panels.)
 inline constexpr long kHeadMajorQueries = 8;
-inline constexpr long kHeadMajorMaxFloats = 15L << 20;  // 60 MiB
+inline constexpr long kHeadMajorMaxFloats = 12L << 20;            // 48 MiB: key and value rows
+inline constexpr long kHeadMajorWithPanelsMaxFloats = 15L << 20;  // 60 MiB: the same and key panels
 
 inline bool reads_head_major(const std::vector<KeyValueBlock>& blocks, int query_rows, int kv_heads, int d, bool with_panels) {
   long keys = 0;
@@ -179,8 +182,10 @@ inline bool reads_head_major(const std::vector<KeyValueBlock>& blocks, int query
     if (!b.k) return false;  // bf16-stored keys are read as stored
     keys += b.rows();
   }
-  const long floats_per_key = 2 * long(PaddedRows::stride_for(std::size_t(d))) + (with_panels ? d : 0);
-  return query_rows >= kHeadMajorQueries && keys * kv_heads * floats_per_key <= kHeadMajorMaxFloats;
+  const long lanes = long(kReduceLanes);
+  long floats = 2 * keys * kv_heads * long(PaddedRows::stride_for(std::size_t(d)));
+  if (with_panels) floats += (keys + lanes - 1) / lanes * lanes * kv_heads * d;
+  return query_rows >= kHeadMajorQueries && floats <= (with_panels ? kHeadMajorWithPanelsMaxFloats : kHeadMajorMaxFloats);
 }
 
 // q [T, n_h·d], blocks with Σ K_i keys; visible(t, intervals) fills the key intervals query
@@ -211,7 +216,8 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
   const int query_rows = query_rows_per_block(q.rows, n_keys, group);
   const AttentionCall call{.keys = n_keys, .query_rows = q.rows, .heads = a.heads};
 
-  constexpr bool with_panels = requires { requires Ops<Kernels>::kReadsKeyPanels; };
+  bool with_panels = false;
+  if constexpr (requires { Ops<Kernels>::reads_key_panels(); }) with_panels = Ops<Kernels>::reads_key_panels();
   std::optional<HeadMajorKeysValues> head_major;
   if (reads_head_major(blocks, q.rows, a.kv_heads, d, with_panels)) head_major = head_major_copy(blocks, a.kv_heads, d, with_panels);
 
@@ -252,6 +258,8 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
     std::vector<KeySpan> union_spans, spans;
     std::vector<const float*> queries, weight_rows;
     std::vector<float*> out_rows, own;
+    std::vector<std::size_t> gathered_at;
+    constexpr std::size_t kInPlace = SIZE_MAX;
     std::vector<float> scores, weights, union_weights;
     std::vector<int> positions;
     for (int blk = block_begin; blk < block_end; ++blk) {
@@ -290,27 +298,30 @@ inline Tensor attention(const Tensor& q, const std::vector<KeyValueBlock>& block
         // Each query's dots of its own keys, in key order, become its weights: in place when the
         // row sees the whole union (SigLIP, a full encoder layer), else gathered into `weights`.
         weights.clear();
-        weights.reserve(queries.size() * std::size_t(n_union));  // no reallocation: own[] stays valid
         own.clear();  // the weights of query (r, g)
+        gathered_at.clear();  // where they start in `weights` (kInPlace: in the scores)
         for (int r = 0; r < rows; ++r) {
           const bool whole_union = same_intervals(row_intervals[std::size_t(r)], merged);
           for (int g = 0; g < group; ++g) {
             float* row_scores = scores.data() + std::size_t(r * group + g) * std::size_t(n_union);
             int n_visible = n_union;
+            gathered_at.push_back(kInPlace);
             if (!whole_union) {
-              const std::size_t at = weights.size();
+              gathered_at.back() = weights.size();
               for (const KeyInterval& iv : row_intervals[std::size_t(r)]) {
                 const int c = column(iv.begin);
                 weights.insert(weights.end(), row_scores + c, row_scores + c + (iv.end - iv.begin));
               }
-              row_scores = weights.data() + at;
-              n_visible = int(weights.size() - at);
+              row_scores = weights.data() + gathered_at.back();
+              n_visible = int(weights.size() - gathered_at.back());
             }
             own.push_back(row_scores);
             softmax_of_visible_keys<Kernels>(row_scores, n_visible, a.scale, a.softcap ? &*a.softcap : nullptr,
                                              row_intervals[std::size_t(r)], n_keys, positions);
           }
         }
+        for (std::size_t i = 0; i < own.size(); ++i)  // `weights` may have moved as it grew
+          if (gathered_at[i] != kInPlace) own[i] = weights.data() + gathered_at[i];
         if constexpr (!requires { requires Ops<Kernels>::kPvOverKeyUnion; }) {
           // P·V, batched over the queries that see the same keys (consecutive rows with equal
           // intervals, and always the heads of one row).

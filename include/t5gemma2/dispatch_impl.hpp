@@ -36,6 +36,7 @@
 T5GEMMA2_NAMESPACE_BEGIN
 
 HWY_EXPORT(KernelTargetName);
+HWY_EXPORT(ReadsKeyPanels);
 HWY_EXPORT(MatMulF32);
 HWY_EXPORT(MatMulBF16);
 HWY_EXPORT(MatMulOneDnnOrder);
@@ -59,6 +60,7 @@ HWY_EXPORT(AttentionSoftmax);
 HWY_EXPORT(AttentionPV);
 
 const char* HwyDynamicTarget::name() { return HWY_DYNAMIC_DISPATCH(KernelTargetName)(); }
+bool HwyDynamicTarget::reads_key_panels() { return HWY_DYNAMIC_DISPATCH(ReadsKeyPanels)(); }
 float HwyDynamicTarget::dot(const float* a, const float* b, std::size_t n) { return HWY_DYNAMIC_DISPATCH(DotF32)(a, b, n); }
 float HwyDynamicTarget::dot(const float* a, const bf16_t* b, std::size_t n) { return HWY_DYNAMIC_DISPATCH(DotBF16)(a, b, n); }
 void HwyDynamicTarget::matmul_raw(const float* x, int rows, const float* w, int out, int in, float* y) {

@@ -23,7 +23,7 @@ T5GEMMA2_NAMESPACE_BEGIN
 
 struct HwyDynamicTarget {
   using is_kernel_set = void;
-  static constexpr bool kReadsKeyPanels = true;  // attention_scores reads KeySpan::panels when given
+  static bool reads_key_panels();  // attention_scores reads KeySpan::panels when given (a vector target)
   static const char* name();  // the target the kernels run on now, e.g. "AVX3_DL", or "scalar"
 
   static float dot(const float* a, const float* b, std::size_t n);

@@ -45,7 +45,7 @@ struct AttentionCall {
 
 // `first`: index of the span's first key in the call's whole key list.
 // `panels` (optional, f32 keys only): the same keys again, transposed in panels of 16 keys
-// (attention.hpp: KeyPanels): panel p holds key 16p + l's element i at panels[(p·d + i)·16 + l],
+// (attention.hpp: HeadMajorKeysValues::key_panels): panel p holds key 16p + l's element i at panels[(p·d + i)·16 + l],
 // and the span's first key is key `panel_key` there. A SIMD scores kernel may read these instead
 // of k (the scalar reference reads k); the values, hence the bits, are the same.
 struct KeySpan {

@@ -393,6 +393,10 @@ HWY_INLINE void MatMulImpl(const float* x, int M, const WT* w, int N, int K, flo
 
 // ---- the exported kernels (non-template: one per weight type, as HWY_EXPORT wants) ----------
 
+// Whether AttentionScores reads KeySpan::panels (the vector targets; the others run the scalar
+// twin, which reads the key rows).
+HWY_NOINLINE inline bool ReadsKeyPanels() { return T5GEMMA2_HWY_VECTOR_KERNELS != 0; }
+
 HWY_NOINLINE inline const char* KernelTargetName() {
 #if T5GEMMA2_HWY_VECTOR_KERNELS
   return hwy::TargetName(HWY_TARGET);
@@ -801,22 +805,23 @@ HWY_NOINLINE inline void GeluMul(float* gate, const float* up, std::size_t n) {
 }
 
 #if T5GEMMA2_HWY_VECTOR_KERNELS
-// ---- attention scores from key panels (attention.hpp: KeyPanels) ----------------------------
+// ---- attention scores from key panels (attention.hpp: HeadMajorKeysValues::key_panels) -------
 //
-// A panel holds 16 keys transposed, [d, 16]: row i is element i of the 16 keys. Broadcasting
-// q[i] and multiplying by row i adds q[i]·k_c[i] to lane c of one vector, so lane c runs key c's
-// dot by itself. The canonical order (ops/reduce.hpp) sends element i to partial sum i mod 16:
-// here partial sum j of all 16 keys is ONE vector P_j = Σ_{i ≡ j (mod 16)} q[i]·row i (fused,
-// increasing i), and the tree (j += j + 8, then + 4, + 2, + 1) adds whole vectors. Computing the
-// P_j in bit-reversed order of j (0, 8, 4, 12, 2, 10, …) lets each tree step happen as soon as
-// both of its operands exist, like the carries of a binary counter: at most 5 vectors live per
-// (query, panel). Each lane sees exactly the fmas and adds of the scalar dot, so every score
-// keeps its bits, and no transposing reduction remains (it is 15 vector adds per 16 scores).
+// A key panel (not to be confused with the GEMM's panels of kPanelCols weight rows) holds 16
+// keys transposed, [d, 16]: row i is element i of the 16 keys. Broadcasting q[i] and multiplying
+// by row i adds q[i]·k_c[i] to lane c, so lane c runs key c's dot by itself. The canonical order
+// (ops/reduce.hpp) sends element i to partial sum i mod 16: here partial sum j of all 16 keys is
+// one 16-lane accumulator (kV vectors) P_j = Σ_{i ≡ j (mod 16)} q[i]·row i (fused, increasing i),
+// and the tree (j += j + 8, then + 4, + 2, + 1) adds whole accumulators. Computing the P_j in
+// bit-reversed order of j (0, 8, 4, 12, 2, 10, …) lets each tree step happen as soon as both of
+// its operands exist, like the carries of a binary counter: at most 5 accumulators live per
+// (query, key panel). Each lane sees exactly the fmas and adds of the scalar dot, so every score
+// keeps its bits, and no transposing reduction remains (15 vector adds per 16 scores instead).
 inline constexpr int kPanelKeys = int(kReduceLanes);
 
 constexpr int BitReversed4(int m) { return ((m & 1) << 3) | ((m & 2) << 1) | ((m & 4) >> 1) | ((m & 8) >> 3); }
 
-// out[a][g·16 + c] = q_a · key c of panel g, for kQ queries × kG panels (panels panel_floats
+// out[a][g·16 + c] = q_a · key c of panel g, for kQ queries × kG key panels (panel_floats
 // apart). kD: the head dimension when known at compile time (72, 256), else 0 and dim is read.
 template <int kQ, int kG, int kD>
 HWY_INLINE void PanelDotTile(const float* const* q, const float* panel, std::size_t panel_floats, int dim, float* const* out) {
@@ -855,10 +860,12 @@ HWY_INLINE void PanelDotTile(const float* const* q, const float* panel, std::siz
       for (std::size_t v = 0; v < kV; ++v) hn::StoreU(carry[4][a][g][v], df, out[a] + g * kPanelKeys + v * kN);
 }
 
-// Register tile: 4 queries × 2 panels on AVX3 (8 × 5 live vectors of 32); AVX2's 16 registers
-// take 2 × 1 (two ymm per panel).
+// Register tile: 4 queries × 2 key panels on AVX3 — up to 8 × 5 live vectors, more than its 32
+// registers, so some carries spill to L1, and still the fastest measured (1 thread, d = 72,
+// runtime d: 4 × 2 93.5, 2 × 4 94.7, 4 × 1 42.8, 8 × 1 41.5 GFLOP/s); AVX2 (two ymm per panel,
+// 16 registers) takes 2 × 1.
 inline constexpr int kPanelTileQueries = kN == 16 ? 4 : 2;
-inline constexpr int kPanelTileGroups = kN == 16 ? 2 : 1;
+inline constexpr int kPanelsPerTile = kN == 16 ? 2 : 1;
 
 // scores[a·n + col + c] = q_a · key (key0 + c) of `panels`, c in [0, count): whole panels into
 // the scores directly, a panel the range only partly covers through a small buffer.
@@ -867,18 +874,18 @@ HWY_INLINE void PanelScoresRange(const float* const* queries, int nq, const floa
                                  float* scores, std::size_t n, int col) {
   const std::size_t panel_floats = std::size_t(dim) * kPanelKeys;
   const int key1 = key0 + count;
-  alignas(64) float buffer[kPanelTileQueries][kPanelTileGroups * kPanelKeys];
+  alignas(64) float buffer[kPanelTileQueries][kPanelsPerTile * kPanelKeys];
   for (int p = key0 / kPanelKeys; p * kPanelKeys < key1;) {
-    const int first = p * kPanelKeys;  // first key of the group
-    const int groups = first + kPanelTileGroups * kPanelKeys <= key1 ? kPanelTileGroups : 1;
-    const int last = std::min(key1, first + groups * kPanelKeys);  // one past the group's last key in range
-    const bool whole = first >= key0 && last == first + groups * kPanelKeys;
+    const int first = p * kPanelKeys;  // first key of the tile's panels
+    const int panels_in_tile = first + kPanelsPerTile * kPanelKeys <= key1 ? kPanelsPerTile : 1;
+    const int last = std::min(key1, first + panels_in_tile * kPanelKeys);  // one past the tile's last key in range
+    const bool whole = first >= key0 && last == first + panels_in_tile * kPanelKeys;
     const float* panel = panels + std::size_t(p) * panel_floats;
     const auto tile = [&]<int kQ>(int a) {
       float* out[kQ];
       for (int r = 0; r < kQ; ++r)
         out[r] = whole ? scores + std::size_t(a + r) * n + std::size_t(col + first - key0) : buffer[r];
-      if (groups == kPanelTileGroups) PanelDotTile<kQ, kPanelTileGroups, kD>(queries + a, panel, panel_floats, dim, out);
+      if (panels_in_tile == kPanelsPerTile) PanelDotTile<kQ, kPanelsPerTile, kD>(queries + a, panel, panel_floats, dim, out);
       else PanelDotTile<kQ, 1, kD>(queries + a, panel, panel_floats, dim, out);
       if (!whole) {
         const int lo = std::max(first, key0);
@@ -889,14 +896,14 @@ HWY_INLINE void PanelScoresRange(const float* const* queries, int nq, const floa
     int a = 0;
     for (; a + kPanelTileQueries <= nq; a += kPanelTileQueries) tile.template operator()<kPanelTileQueries>(a);
     for (; a < nq; ++a) tile.template operator()<1>(a);
-    p += groups;
+    p += panels_in_tile;
   }
 }
 #endif
 
 // scores[i·n + c] = q_i · k_c over the keys of `spans` (twin: Ops<ScalarTarget>::attention_scores).
-// When every span carries key panels, 4 queries × 2 panels go through PanelDotTile (one key per
-// lane; head_dim 72 and 256 compiled as constants: 1 thread, 128 × 72 × 4,096, 93 → 115
+// When every span carries key panels, tiles of queries × key panels go through PanelDotTile (one
+// key per lane; head_dim 72 and 256 compiled as constants: 1 thread, 128 × 72 × 4,096, 93 → 115
 // GFLOP/s); otherwise query blocks × key pairs go through the GEMM tile (keys as rows, a
 // transposing reduction per 16 scores: 53–69). Every score is still one canonical dot.
 HWY_NOINLINE inline void AttentionScores(const float* const* queries, int nq, const KeySpan* spans, int n_spans, int dim,
@@ -1079,23 +1086,24 @@ HWY_NOINLINE inline void AttentionPV(const float* const* weights, float* const* 
   const DF df;
   struct Chunk {
     std::size_t c0;
-    int vectors;  // 4 or 1; 5: 4 and the masked last vector; 0: the masked last vector alone
+    int full_vectors;  // 4, 1 or 0
+    bool masked_tail;  // and then a vector of the last d − c0 − full_vectors·kN < kN columns
   };
   std::vector<Chunk> chunks;
   std::size_t c0 = 0;
   for (; c0 + 4 * kN <= d; c0 += 4 * kN) {
     // A part-vector right after 4 vectors (SigLIP's 72 = 64 + 8) joins them: alone, its tile of
     // 4 queries × 1 vector is 4 chains of fmas, bound by their latency (AVX3; 1 thread: 102–104
-    // GFLOP/s at d = 72 against 136–151 at 64).
-    if (kN == 16 && d > c0 + 4 * kN && d < c0 + 5 * kN) {
-      chunks.push_back({c0, 5});
+    // GFLOP/s at d = 72 against 136–151 at 64; joined 125–130).
+    const bool tail_joins = kN == 16 && d > c0 + 4 * kN && d < c0 + 5 * kN;
+    chunks.push_back({c0, 4, tail_joins});
+    if (tail_joins) {
       c0 = d;
       break;
     }
-    chunks.push_back({c0, 4});
   }
-  for (; c0 + kN <= d; c0 += kN) chunks.push_back({c0, 1});
-  if (c0 < d) chunks.push_back({c0, 0});
+  for (; c0 + kN <= d; c0 += kN) chunks.push_back({c0, 1, false});
+  if (c0 < d) chunks.push_back({c0, 0, true});
   int n = 0;
   for (int s = 0; s < n_spans; ++s) n += spans[s].count;
   parallel_for(int(chunks.size()), long(nq) * n * dim, [&](int ch0, int ch1) {
@@ -1116,14 +1124,15 @@ HWY_NOINLINE inline void AttentionPV(const float* const* weights, float* const* 
       for (int c = ch0; c < ch1; ++c) {
         const Chunk& chunk = chunks[std::size_t(c)];
         const int nb = int(block.size());
-        if (chunk.vectors == 5)
-          PvChunk<5, true>(weights, outs, nq, block.data(), nb, k0, chunk.c0, hn::FirstN(df, d - chunk.c0 - 4 * kN), k0 == 0);
-        else if (chunk.vectors == 4)
-          PvChunk<4, false>(weights, outs, nq, block.data(), nb, k0, chunk.c0, hn::FirstN(df, kN), k0 == 0);
-        else if (chunk.vectors == 1)
-          PvChunk<1, false>(weights, outs, nq, block.data(), nb, k0, chunk.c0, hn::FirstN(df, kN), k0 == 0);
+        const auto tail = hn::FirstN(df, chunk.masked_tail ? d - chunk.c0 - std::size_t(chunk.full_vectors) * kN : kN);
+        if (chunk.full_vectors == 4 && chunk.masked_tail)
+          PvChunk<5, true>(weights, outs, nq, block.data(), nb, k0, chunk.c0, tail, k0 == 0);
+        else if (chunk.full_vectors == 4)
+          PvChunk<4, false>(weights, outs, nq, block.data(), nb, k0, chunk.c0, tail, k0 == 0);
+        else if (chunk.full_vectors == 1)
+          PvChunk<1, false>(weights, outs, nq, block.data(), nb, k0, chunk.c0, tail, k0 == 0);
         else
-          PvChunk<1, true>(weights, outs, nq, block.data(), nb, k0, chunk.c0, hn::FirstN(df, d - chunk.c0), k0 == 0);
+          PvChunk<1, true>(weights, outs, nq, block.data(), nb, k0, chunk.c0, tail, k0 == 0);
       }
       if (k1 >= n) break;
     }
@@ -1137,7 +1146,7 @@ HWY_NOINLINE inline void AttentionPV(const float* const* weights, float* const* 
 // so translation units built for different targets never clash).
 struct HighwayTarget {
   using is_kernel_set = void;
-  static constexpr bool kReadsKeyPanels = true;  // attention_scores reads KeySpan::panels when given
+  static bool reads_key_panels() { return ReadsKeyPanels(); }  // attention_scores reads KeySpan::panels when given
   static const char* name() { return KernelTargetName(); }
 
   static float dot(const float* a, const float* b, std::size_t n) { return DotF32(a, b, n); }
