@@ -16,7 +16,8 @@
 //   KeyValueBlock  a range of rows of one KeyValues; a call's key list is blocks end to end
 //   SelfKeys       the decoder's self blocks in chronological order + their positions (decoder.hpp)
 //   KeyInterval    [begin, end) of key indices in that list: what a query row sees (masks.hpp)
-//   KeySpan        what a kernel reads: a run of visible key rows of ONE kv head (ops/scalar.hpp)
+//   KeySpan        what a kernel reads: a run of visible keys of ONE kv head, as rows (and, for
+//                  a SIMD scores kernel, also as key panels) (ops/scalar.hpp)
 // The plain version of this file, one query and one head at a time with a visibility predicate:
 // textbook.hpp: attention.
 //
@@ -108,9 +109,10 @@ inline int query_rows_per_block(int query_rows, int n_keys, int group) {
 // For a kernel set that reads them (Ops<Kernels>::reads_key_panels()), the keys once more as key
 // panels (KeySpan::panels): per kv head, panels of 16 keys, each [d, 16] — element i of key
 // 16p + l at (p·d + i)·16 + l, lanes past the last key 0. A SIMD scores kernel then holds 16
-// keys in the lanes of one vector and runs each key's canonical dot in its own lane: the 16
-// partial sums of ops/reduce.hpp are 16 vectors and the tree adds whole vectors, where reading
-// rows costs a transposing reduction per 16 scores (ops/hwy/kernels-inl.h: PanelDotTile).
+// keys in the lanes of one 16-lane accumulator (one vector on AVX3, two on AVX2) and runs each
+// key's canonical dot in its own lane: each of the 16 partial sums of ops/reduce.hpp is one such
+// accumulator for all 16 keys and the tree adds whole accumulators, where reading rows costs a
+// transposing reduction per 16 scores (ops/hwy/kernels-inl.h: PanelDotTile).
 struct HeadMajorKeysValues {
   int keys = 0;    // Σ K_i
   int kv_heads = 0;
@@ -167,10 +169,10 @@ inline HeadMajorKeysValues head_major_copy(const std::vector<KeyValueBlock>& blo
 // decode step's one row reads the cache in place: copying it would cost more than reading it) and
 // the copy stays within kHeadMajorMaxFloats, or kHeadMajorWithPanelsMaxFloats with key panels:
 // SigLIP's 16 heads × 4,096 keys (40 MiB of rows + 18 MiB of panels) are copied; 32K text keys
-// (96 MiB per 512-query chunk) are not — measured no faster copied (BM_AttentionLong/32768/1:
-// 40.1 s either way before the panels; with them 33.8–35.4 against 35.7–36.3 s, for 96 MiB more
-// per call), and the copy would add to a long input's memory (270m: copied up to 20K keys, 24K
-// without panels). (BM_VisionAttention, one SigLIP layer: 833–855 ms reading the blocks, 792–803
+// (96 MiB per 512-query chunk) are not: the copy would add to a long input's memory, for little
+// (BM_AttentionLong/32768/1: 40.1 s either way before the panels; with them ~5 % faster, 33.8–36.8
+// against 35.7–40.4 s in three pairs, for 96 MiB more per call). 270m text is copied up to 20K
+// keys (24K without panels). (BM_VisionAttention, one SigLIP layer: 833–855 ms reading the blocks, 792–803
 // ms the copies; 540–587 ms with the key panels.)
 inline constexpr long kHeadMajorQueries = 8;
 inline constexpr long kHeadMajorMaxFloats = 12L << 20;            // 48 MiB: key and value rows
@@ -198,7 +200,7 @@ inline bool reads_head_major(const std::vector<KeyValueBlock>& blocks, int query
 //
 // Work is done per block of query_rows query rows: the block's rows × the query heads of one kv
 // head score the union of the keys the rows see in one Ops::attention_scores call (a SIMD
-// target runs it as a matrix product), then each (row, head) takes the dots of ITS keys,
+// target runs it in register tiles: a GEMM tile over key rows, or PanelDotTile over key panels), then each (row, head) takes the dots of ITS keys,
 // in order, into Ops::attention_softmax; Ops::attention_pv then applies the weights of all the
 // queries that see the same keys in one pass over the values (a kernel set with kPvOverKeyUnion,
 // hf-bf16's, takes all the block's queries over the union, zero weights for unseen keys). Every

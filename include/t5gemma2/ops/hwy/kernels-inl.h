@@ -811,12 +811,14 @@ HWY_NOINLINE inline void GeluMul(float* gate, const float* up, std::size_t n) {
 // keys transposed, [d, 16]: row i is element i of the 16 keys. Broadcasting q[i] and multiplying
 // by row i adds q[i]·k_c[i] to lane c, so lane c runs key c's dot by itself. The canonical order
 // (ops/reduce.hpp) sends element i to partial sum i mod 16: here partial sum j of all 16 keys is
-// one 16-lane accumulator (kV vectors) P_j = Σ_{i ≡ j (mod 16)} q[i]·row i (fused, increasing i),
-// and the tree (j += j + 8, then + 4, + 2, + 1) adds whole accumulators. Computing the P_j in
-// bit-reversed order of j (0, 8, 4, 12, 2, 10, …) lets each tree step happen as soon as both of
-// its operands exist, like the carries of a binary counter: at most 5 accumulators live per
-// (query, key panel). Each lane sees exactly the fmas and adds of the scalar dot, so every score
-// keeps its bits, and no transposing reduction remains (15 vector adds per 16 scores instead).
+// one 16-lane accumulator (kV vectors) P_j = Σ_{i ≡ j (mod 16)} q[i]·row i (fused, increasing i,
+// from +0), and the tree P_j += P_{j+8} (j < 8), then + 4, + 2, + 1 adds whole accumulators.
+// Read left to right, that tree's leaves are j = BitReversed4(m), m = 0..15 (0, 8, 4, 12, 2, 10,
+// …): computing the P_j in that order, leaf m completes one tree step per trailing 1-bit of m,
+// like the carries of a binary counter, and Add(carry[l], p) keeps the lower j on the left as
+// lane[j] + lane[j + w] does. At most 5 accumulators live per (query, key panel). Each lane sees
+// exactly the fmas and adds of the scalar dot, so every score keeps its bits, and no transposing
+// reduction remains (15 accumulator adds per 16 scores instead).
 inline constexpr int kPanelKeys = int(kReduceLanes);
 
 constexpr int BitReversed4(int m) { return ((m & 1) << 3) | ((m & 2) << 1) | ((m & 4) >> 1) | ((m & 8) >> 3); }
@@ -867,8 +869,9 @@ HWY_INLINE void PanelDotTile(const float* const* q, const float* panel, std::siz
 inline constexpr int kPanelTileQueries = kN == 16 ? 4 : 2;
 inline constexpr int kPanelsPerTile = kN == 16 ? 2 : 1;
 
-// scores[a·n + col + c] = q_a · key (key0 + c) of `panels`, c in [0, count): whole panels into
-// the scores directly, a panel the range only partly covers through a small buffer.
+// scores[a·n + col + c] = q_a · key (key0 + c) of `panels`, c in [0, count): a tile whose panels
+// lie wholly inside the range stores into the scores directly, any other through a small buffer
+// (only its keys inside the range are copied out).
 template <int kD>
 HWY_INLINE void PanelScoresRange(const float* const* queries, int nq, const float* panels, int dim, int key0, int count,
                                  float* scores, std::size_t n, int col) {
@@ -903,15 +906,17 @@ HWY_INLINE void PanelScoresRange(const float* const* queries, int nq, const floa
 
 // scores[i·n + c] = q_i · k_c over the keys of `spans` (twin: Ops<ScalarTarget>::attention_scores).
 // When every span carries key panels, tiles of queries × key panels go through PanelDotTile (one
-// key per lane; head_dim 72 and 256 compiled as constants: 1 thread, 128 × 72 × 4,096, 93 → 115
+// key per lane; head_dim 72 and 256 compiled as constants: 1 thread, 128 × 72 × 4,096, 94–104
 // GFLOP/s); otherwise query blocks × key pairs go through the GEMM tile (keys as rows, a
-// transposing reduction per 16 scores: 53–69). Every score is still one canonical dot.
+// transposing reduction per 16 scores: 57). Every score is still one canonical dot.
 HWY_NOINLINE inline void AttentionScores(const float* const* queries, int nq, const KeySpan* spans, int n_spans, int dim,
                                          float* scores) {
 #if T5GEMMA2_HWY_VECTOR_KERNELS
   int n = 0;
   for (int s = 0; s < n_spans; ++s) n += spans[s].count;
-  // Threads take contiguous ranges of keys, in units of kPanelCols (a long decode step has one
+  // Threads take contiguous ranges of keys, in units of kPanelCols = 64 union columns (the GEMM's
+  // constant; with key panels a range may start inside a panel, whose other lanes that thread
+  // then computes too but does not store) (a long decode step has one
   // query block; inside the encoder's parallel query blocks this runs inline).
   const int units = (n + kPanelCols - 1) / kPanelCols;
   bool from_panels = true;  // every span has key panels
