@@ -919,38 +919,32 @@ HWY_NOINLINE inline void AttentionScores(const float* const* queries, int nq, co
   // then computes too but does not store) (a long decode step has one
   // query block; inside the encoder's parallel query blocks this runs inline).
   const int units = (n + kPanelCols - 1) / kPanelCols;
-  bool from_panels = true;  // every span has key panels
+  bool from_panels = n_spans > 0;  // every span has key panels: one key per lane (PanelDotTile)
   for (int s = 0; s < n_spans; ++s) from_panels = from_panels && spans[s].panels;
-  if (from_panels && n_spans > 0) {
-    parallel_for(units, long(nq) * n * dim, [&](int u0, int u1) {
-      const int k0 = u0 * kPanelCols, k1 = std::min(n, u1 * kPanelCols);
-      int first = 0;  // index of the span's first key
-      for (int s = 0; s < n_spans; first += spans[s].count, ++s) {
-        const int lo = std::max(k0, first) - first, hi = std::min(k1, first + spans[s].count) - first;  // span rows
-        if (lo >= hi) continue;
-        const int key0 = spans[s].panel_key + lo;
-        if (dim == 72) PanelScoresRange<72>(queries, nq, spans[s].panels, dim, key0, hi - lo, scores, std::size_t(n), first + lo);
-        else if (dim == 256) PanelScoresRange<256>(queries, nq, spans[s].panels, dim, key0, hi - lo, scores, std::size_t(n), first + lo);
-        else PanelScoresRange<0>(queries, nq, spans[s].panels, dim, key0, hi - lo, scores, std::size_t(n), first + lo);
-      }
-    });
-    return;
-  }
-  // Row tiles of queries read aligned copies (AlignedRows). Keys are read where they are: when many
-  // queries share them, attention() hands over aligned head-major copies (attention.hpp:
-  // head_major_copy), made once per call rather than once per block of queries here.
+  // Otherwise row tiles of queries read aligned copies (AlignedRows). Keys are read where they
+  // are: when many queries share them, attention() hands over aligned head-major copies
+  // (attention.hpp: head_major_copy), made once per call rather than once per block of queries here.
   std::optional<AlignedRows> aligned_queries;
-  if (nq >= kTileRows) {
+  if (!from_panels && nq >= kTileRows) {
     aligned_queries.emplace(queries, nq, std::size_t(dim));
     queries = aligned_queries->rows.data();
   }
   parallel_for(units, long(nq) * n * dim, [&](int u0, int u1) {
     const int k0 = u0 * kPanelCols, k1 = std::min(n, u1 * kPanelCols);
-    std::vector<float*> rows(static_cast<std::size_t>(nq));
+    std::vector<float*> rows(from_panels ? 0 : std::size_t(nq));
     int first = 0;  // index of the span's first key
     for (int s = 0; s < n_spans; first += spans[s].count, ++s) {
       const int lo = std::max(k0, first) - first, hi = std::min(k1, first + spans[s].count) - first;  // span rows
       if (lo >= hi) continue;
+      if (from_panels) {
+        const auto range = [&]<int kD>() {
+          PanelScoresRange<kD>(queries, nq, spans[s].panels, dim, spans[s].panel_key + lo, hi - lo, scores, std::size_t(n), first + lo);
+        };
+        if (dim == 72) range.template operator()<72>();
+        else if (dim == 256) range.template operator()<256>();
+        else range.template operator()<0>();
+        continue;
+      }
       for (int i = 0; i < nq; ++i) rows[std::size_t(i)] = scores + std::size_t(i) * std::size_t(n) + std::size_t(first + lo);
       if (spans[s].k_bf16)
         DotRows(queries, nq, spans[s].k_bf16, spans[s].stride, spans[s].count, std::size_t(dim), lo, hi, rows.data());
