@@ -67,10 +67,12 @@ template <class W>
 static void check_matmul_shapes(std::mt19937& rng) {
   // (rows, out, in): decode rows, tile remainders, K tails (588 = SigLIP patches), panels, and
   // rows long enough to be summed in K slices (ops/hwy/kernels-inl.h: KSlice; 4304 = SigLIP's MLP), with
-  // odd column counts and a tail inside the last slice.
+  // odd column counts and a tail inside the last slice; then GEMMs of kPackedMinRows = 128 rows
+  // or more (PackedMatMul), with row, column and K remainders (K mod 16 = 12, 1, 0).
   const int shapes[][3] = {{1, 37, 640},  {1, 300, 17},  {1, 5, 3},      {3, 9, 588},    {8, 2, 16},
                            {9, 70, 1000}, {17, 130, 33}, {16, 257, 256}, {2, 1, 1},      {12, 64, 72},
-                           {17, 67, 1100}, {12, 131, 2050}, {8, 3, 1025},  {13, 66, 4304}, {9, 5, 0}};
+                           {17, 67, 1100}, {12, 131, 2050}, {8, 3, 1025},  {13, 66, 4304}, {9, 5, 0},
+                           {130, 67, 1100}, {128, 48, 17}, {133, 97, 16}, {129, 2, 3}, {128, 5, 0}};
   for (const auto& s : shapes) {
     const int rows = s[0], out = s[1], in = s[2];
     INFO("matmul " << weight_type_name<W>() << " [" << rows << ", " << in << "] x [" << out << ", " << in << "]^T");
@@ -445,20 +447,23 @@ RandomMatmul random_matmul(int rows, int out, int in, unsigned seed) {
 }
 
 TEST_CASE("thread counts 1, 2, 3 give the same bits (matmul split over outputs)") {
-  const RandomMatmul mm = random_matmul(19, 2048, 640, 3);
-  const Tensor& x = mm.x;
-  const WeightMatrix<float> m = mm.matrix();
-  for_each_target([&](const std::string&) {
-    std::vector<Tensor> outs;
-    for (int threads : {1, 2, 3}) {
-      set_num_threads(threads);
-      Tensor y;
-      Dyn::matmul(x, m, y);
-      outs.push_back(std::move(y));
-    }
-    CHECK(same_bits(outs[0].data, outs[1].data));
-    CHECK(same_bits(outs[0].data, outs[2].data));
-  });
+  // 19 rows: row tiles over weight rows; 133: the packed-panel GEMM (blocks of 48 outputs).
+  for (const RandomMatmul& mm : {random_matmul(19, 2048, 640, 3), random_matmul(133, 300, 100, 4)}) {
+    const Tensor& x = mm.x;
+    const WeightMatrix<float> m = mm.matrix();
+    INFO("rows " << x.rows);
+    for_each_target([&](const std::string&) {
+      std::vector<Tensor> outs;
+      for (int threads : {1, 2, 3}) {
+        set_num_threads(threads);
+        Tensor y;
+        Dyn::matmul(x, m, y);
+        outs.push_back(std::move(y));
+      }
+      CHECK(same_bits(outs[0].data, outs[1].data));
+      CHECK(same_bits(outs[0].data, outs[2].data));
+    });
+  }
   set_num_threads(int(std::max(1u, std::thread::hardware_concurrency())));
 }
 

@@ -111,6 +111,11 @@ HWY_INLINE VF TransposeReduceLanes(DF d, VF* v) {
   return FoldAdjacent(d, v[0], v[1]);  // width 1
 }
 
+// The canonical tree's leaves read left to right: partial sums j = BitReversed4(m), m = 0..15
+// (0, 8, 4, 12, 2, 10, …). Computed in that order, partial sum m completes one tree step per
+// trailing 1-bit of m, as a binary counter carries (PackedTile, PanelDotTile).
+constexpr int BitReversed4(int m) { return ((m & 1) << 3) | ((m & 2) << 1) | ((m & 4) >> 1) | ((m & 8) >> 3); }
+
 // lane_of[i]: the lane of TransposeReduceLanes' result that holds output i.
 HWY_INLINE const std::array<int, kN>& ReducedLaneOf() {
   static const std::array<int, kN> lane_of = [] {
@@ -369,8 +374,189 @@ struct AlignedRows {
   }
 };
 
+// ---- packed-panel GEMM: many activation rows ------------------------------------------------
+//
+// For a GEMM of many rows the canonical dot is computed the way BLAS computes a GEMM: one OUTPUT
+// per lane. Partial sum j of a dot (ops/reduce.hpp) is the fused chain over elements j, j + 16, …;
+// broadcasting x[r][k] and multiplying it by 16 weight rows' element k (one vector) advances that
+// chain for 16 outputs at once. Chains run one after the other in the tree's leaf order
+// (BitReversed4), and a finished chain joins the tree as a binary counter carries (as in
+// PanelDotTile), so each lane performs exactly the fmas and adds of the scalar dot.
+//
+// Both operands are copied first into that order, the "chain order" of K: chain j's elements
+// contiguous, chains in leaf order. Activations: one block per 16 rows, [K][16] (a tile's
+// broadcasts of one step are adjacent). Weights: per thread, one block of kPackedCols weight rows
+// at a time, [K][kPackedCols] (a step's weight vectors are one 192-byte run), rewritten for each
+// block (L2-resident while every row tile passes over it). Packing costs (M + N)·K copies against
+// M·N·K multiply-adds: worth it from kPackedMinRows rows on.
+//
+// AVX3 only (32 registers of 16 lanes: a tile of 8 rows × 3 groups of 16 outputs is 24
+// accumulators). With AVX2's 16 registers of 8 lanes the widest tile, 4 rows × 16 outputs, ran
+// 63 GFLOP/s against the row tiles' 72 (512 × 2048 × 640, 2 threads): AVX2 keeps those.
+inline constexpr bool kPackedGemm = kN == 16;
+inline constexpr int kPackedRows = 8;
+inline constexpr int kPackedGroups = 3;
+inline constexpr int kPackedCols = kPackedGroups * int(kReduceLanes);
+inline constexpr int kPackedMinRows = 128;
+
+// Where chain m (of partial sum BitReversed4(m)) starts in chain order, and its length.
+struct ChainOrder {
+  std::size_t start[16];
+  std::size_t length[16];
+  std::size_t position[16];  // by partial sum j: start of chain j
+  explicit ChainOrder(std::size_t K) {
+    std::size_t at = 0;
+    for (int m = 0; m < 16; ++m) {
+      const int j = BitReversed4(m);
+      start[m] = position[j] = at;
+      length[m] = K / 16 + (std::size_t(j) < K % 16 ? 1 : 0);
+      at += length[m];
+    }
+  }
+  // Element k of a row lands at position(k) = start of chain k mod 16, + k / 16.
+  std::size_t of(std::size_t k) const { return position[k % 16] + k / 16; }
+};
+
+// v[i] = row i of a 16 × 16 block -> v[j] = column j (16-lane vectors: AVX3). Four rounds of
+// two-input shuffles: 32-bit and 64-bit interleaves inside 128-bit blocks (4 × 4 transposes),
+// then the 4 × 4 transpose of the blocks themselves.
+template <std::size_t kLanes = kN>
+HWY_INLINE void Transpose16(DF d, VF* v) {
+  static_assert(kLanes == 16, "16-lane vectors (AVX3)");
+  const hn::Repartition<double, DF> d64;
+  VF a[16], b[16];
+  for (int i = 0; i < 16; i += 2) a[i] = hn::InterleaveLower(d, v[i], v[i + 1]), a[i + 1] = hn::InterleaveUpper(d, v[i], v[i + 1]);
+  const auto lo64 = [&](VF x, VF y) { return hn::BitCast(d, hn::InterleaveLower(d64, hn::BitCast(d64, x), hn::BitCast(d64, y))); };
+  const auto hi64 = [&](VF x, VF y) { return hn::BitCast(d, hn::InterleaveUpper(d64, hn::BitCast(d64, x), hn::BitCast(d64, y))); };
+  for (int i = 0; i < 16; i += 4) {  // b[i + e], block q: element 4q + e of rows i..i+3
+    b[i] = lo64(a[i], a[i + 2]), b[i + 1] = hi64(a[i], a[i + 2]);
+    b[i + 2] = lo64(a[i + 1], a[i + 3]), b[i + 3] = hi64(a[i + 1], a[i + 3]);
+  }
+  for (int e = 0; e < 4; ++e) {
+    const VF x0 = b[e], x1 = b[4 + e], x2 = b[8 + e], x3 = b[12 + e];
+    const VF p0 = hn::OddEvenBlocks(hn::SwapAdjacentBlocks(x1), x0), p1 = hn::OddEvenBlocks(x1, hn::SwapAdjacentBlocks(x0));
+    const VF q0 = hn::OddEvenBlocks(hn::SwapAdjacentBlocks(x3), x2), q1 = hn::OddEvenBlocks(x3, hn::SwapAdjacentBlocks(x2));
+    v[e] = hn::ConcatLowerLower(d, q0, p0), v[8 + e] = hn::ConcatUpperUpper(d, q0, p0);
+    v[4 + e] = hn::ConcatLowerLower(d, q1, p1), v[12 + e] = hn::ConcatUpperUpper(d, q1, p1);
+  }
+}
+
+// dst[of(k)·width + i] = rows[i][k] for i < count, 0 for count ≤ i < width (rows past the
+// matrix: their outputs are never stored). Whole groups of 16 rows go through 16 × 16 transposes
+// (k in steps of 16: one vector per chain); the rest a k at a time across the rows.
+template <class WT>
+HWY_INLINE void PackChainOrder(const WT* const* rows, int count, int width, std::size_t K, const ChainOrder& order, float* dst) {
+  const DF d;
+  const std::size_t k_end = K / 16 * 16;  // [0, k_end) × rows [0, i0) done by transposes
+  int i0 = 0;
+  for (; i0 + 16 <= count; i0 += 16)
+    for (std::size_t k = 0; k < k_end; k += 16) {
+      VF v[16];
+      for (int i = 0; i < 16; ++i) v[i] = LoadWeights(d, rows[i0 + i] + k);
+      Transpose16(d, v);
+      for (int j = 0; j < 16; ++j) hn::StoreU(v[j], d, dst + (order.position[j] + k / 16) * std::size_t(width) + std::size_t(i0));
+    }
+  for (std::size_t k = 0; k < K; ++k) {
+    float* out = dst + order.of(k) * std::size_t(width);
+    int i = k < k_end ? i0 : 0;
+    for (; i < count; ++i) out[i] = to_f32(rows[i][k]);
+    for (; i < width; ++i) out[i] = 0.0f;
+  }
+}
+
+inline constexpr int kPackedBlockRows = int(kReduceLanes);  // activation rows per packed block
+
+// out[r·stride + c] = dot(x_r, w_c) for the kPackedRows × kPackedCols tile whose activations
+// `a` (rows of a [K][kPackedBlockRows] block) and weights `b` [K][kPackedCols] are in chain order.
+HWY_INLINE void PackedTile(const float* a, const float* b, const ChainOrder& order, float* out, std::size_t stride) {
+  constexpr int kAcc = kPackedRows * kPackedGroups;
+  const DF d;
+  alignas(64) float carry[4][kAcc][kReduceLanes];  // carry[l]: a finished subtree of 2^l chains
+  VF acc[kPackedRows][kPackedGroups][kV];
+#pragma GCC unroll 16
+  for (int m = 0; m < 16; ++m) {
+    for (auto& row : acc)
+      for (auto& group : row)
+        for (VF& v : group) v = hn::Zero(d);
+    const float* ak = a + order.start[m] * kPackedBlockRows;  // [length][kPackedBlockRows]
+    const float* bk = b + order.start[m] * kPackedCols;       // [length][kPackedCols]
+    for (std::size_t t = order.length[m]; t > 0; --t, ak += kPackedBlockRows, bk += kPackedCols) {
+      VF w[kPackedGroups][kV];
+      for (int g = 0; g < kPackedGroups; ++g)
+        for (std::size_t v = 0; v < kV; ++v) w[g][v] = InRegister(hn::Load(d, bk + g * kReduceLanes + v * kN));
+      for (int r = 0; r < kPackedRows; ++r) {
+        const VF xr = hn::Set(d, ak[r]);
+        for (int g = 0; g < kPackedGroups; ++g)
+          for (std::size_t v = 0; v < kV; ++v) acc[r][g][v] = hn::MulAdd(xr, w[g][v], acc[r][g][v]);
+      }
+    }
+    int l = 0;
+    for (; (m >> l) & 1; ++l)  // the tree steps chain m completes
+      for (int r = 0; r < kPackedRows; ++r)
+        for (int g = 0; g < kPackedGroups; ++g)
+          for (std::size_t v = 0; v < kV; ++v)
+            acc[r][g][v] = hn::Add(hn::Load(d, carry[l][r * kPackedGroups + g] + v * kN), acc[r][g][v]);
+    for (int r = 0; r < kPackedRows; ++r)
+      for (int g = 0; g < kPackedGroups; ++g)
+        for (std::size_t v = 0; v < kV; ++v) {
+          if (m == 15) hn::StoreU(acc[r][g][v], d, out + std::size_t(r) * stride + g * kReduceLanes + v * kN);
+          else hn::Store(acc[r][g][v], d, carry[l][r * kPackedGroups + g] + v * kN);
+        }
+  }
+}
+
+// y [M, N] = x [M, K] · w [N, K]ᵀ through PackedTile. Threads take whole blocks of kPackedCols
+// outputs; a tile that crosses the last row or column is computed into a buffer and its valid
+// part copied.
+template <class WT>
+HWY_INLINE void PackedMatMul(const float* x, int M, const WT* w, int N, int K, float* y) {
+  const ChainOrder order{std::size_t(K)};
+  static_assert(kPackedBlockRows % kPackedRows == 0, "a row tile lies inside one activation block");
+  const int tiles = (M + kPackedRows - 1) / kPackedRows, blocks = (N + kPackedCols - 1) / kPackedCols;
+  const int row_blocks = (M + kPackedBlockRows - 1) / kPackedBlockRows;
+  PaddedRows activations(std::size_t(row_blocks), std::size_t(K) * kPackedBlockRows);  // [K][16] each, chain order
+  parallel_for(row_blocks, long(M) * K, [&](int a0, int a1) {
+    for (int a = a0; a < a1; ++a) {
+      const float* rows[kPackedBlockRows];
+      const int count = std::min(kPackedBlockRows, M - a * kPackedBlockRows);
+      for (int i = 0; i < count; ++i) rows[i] = x + std::size_t(a * kPackedBlockRows + i) * std::size_t(K);
+      PackChainOrder(rows, count, kPackedBlockRows, std::size_t(K), order, activations.row(std::size_t(a)));
+    }
+  });
+  const auto tile_rows = [&](int t) {  // tile t's first row inside its activation block
+    const int r0 = t * kPackedRows;
+    return activations.row(std::size_t(r0 / kPackedBlockRows)) + r0 % kPackedBlockRows;
+  };
+  parallel_for(blocks, long(M) * N * K, [&](int b0, int b1) {
+    PaddedRows weights(1, std::size_t(K) * kPackedCols);  // one block [K][kPackedCols] in chain order
+    alignas(64) float edge[kPackedRows][kPackedCols];
+    for (int b = b0; b < b1; ++b) {
+      const int c0 = b * kPackedCols, cols = std::min(kPackedCols, N - c0);
+      const WT* rows[kPackedCols];
+      for (int i = 0; i < cols; ++i) rows[i] = w + std::size_t(c0 + i) * std::size_t(K);
+      PackChainOrder(rows, cols, kPackedCols, std::size_t(K), order, weights.row(0));
+      for (int t = 0; t < tiles; ++t) {
+        const int r0 = t * kPackedRows, count = std::min(kPackedRows, M - r0);
+        float* out = y + std::size_t(r0) * std::size_t(N) + std::size_t(c0);
+        if (count == kPackedRows && cols == kPackedCols) {
+          PackedTile(tile_rows(t), weights.row(0), order, out, std::size_t(N));
+          continue;
+        }
+        PackedTile(tile_rows(t), weights.row(0), order, &edge[0][0], kPackedCols);
+        for (int r = 0; r < count; ++r) std::copy(edge[r], edge[r] + cols, out + std::size_t(r) * std::size_t(N));
+      }
+    }
+  });
+}
+
+// y [M, N] = x [M, K] · w [N, K]ᵀ: a GEMM of kPackedMinRows rows or more on AVX3 through the
+// packed panels (one output per lane); otherwise (decode, small batches, AVX2) row tiles against
+// weight rows read where they are (one dot per accumulator, DotRows).
 template <class WT>
 HWY_INLINE void MatMulImpl(const float* x, int M, const WT* w, int N, int K, float* y) {
+  if constexpr (kPackedGemm) {
+    if (M >= kPackedMinRows) return PackedMatMul(x, M, w, N, K, y);
+  }
   // Threads take contiguous ranges of output features (whole panels when there are enough).
   const int unit = N >= 4 * kPanelCols ? kPanelCols : 1;
   const int units = (N + unit - 1) / unit;
@@ -820,8 +1006,6 @@ HWY_NOINLINE inline void GeluMul(float* gate, const float* up, std::size_t n) {
 // exactly the fmas and adds of the scalar dot, so every score keeps its bits, and no transposing
 // reduction remains (15 accumulator adds per 16 scores instead).
 inline constexpr int kPanelKeys = int(kReduceLanes);
-
-constexpr int BitReversed4(int m) { return ((m & 1) << 3) | ((m & 2) << 1) | ((m & 4) >> 1) | ((m & 8) >> 3); }
 
 // out[a][g·16 + c] = q_a · key c of panel g, for kQ queries × kG key panels (panel_floats
 // apart). kD: the head dimension when known at compile time (72, 256), else 0 and dim is read.
