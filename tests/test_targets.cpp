@@ -67,12 +67,12 @@ template <class W>
 static void check_matmul_shapes(std::mt19937& rng) {
   // (rows, out, in): decode rows, tile remainders, K tails (588 = SigLIP patches), panels, and
   // rows long enough to be summed in K slices (ops/hwy/kernels-inl.h: KSlice; 4304 = SigLIP's MLP), with
-  // odd column counts and a tail inside the last slice; then GEMMs of kPackedMinRows = 128 rows
+  // odd column counts and a tail inside the last slice; then GEMMs of kPackedMinRows = 64 rows
   // or more (PackedMatMul), with row, column and K remainders (K mod 16 = 12, 1, 0).
   const int shapes[][3] = {{1, 37, 640},  {1, 300, 17},  {1, 5, 3},      {3, 9, 588},    {8, 2, 16},
                            {9, 70, 1000}, {17, 130, 33}, {16, 257, 256}, {2, 1, 1},      {12, 64, 72},
                            {17, 67, 1100}, {12, 131, 2050}, {8, 3, 1025},  {13, 66, 4304}, {9, 5, 0},
-                           {130, 67, 1100}, {128, 48, 17}, {133, 97, 16}, {129, 2, 3}, {128, 5, 0}};
+                           {130, 67, 1100}, {64, 48, 17}, {133, 97, 16}, {65, 2, 3}, {128, 5, 0}};
   for (const auto& s : shapes) {
     const int rows = s[0], out = s[1], in = s[2];
     INFO("matmul " << weight_type_name<W>() << " [" << rows << ", " << in << "] x [" << out << ", " << in << "]^T");

@@ -388,7 +388,9 @@ struct AlignedRows {
 // broadcasts of one step are adjacent). Weights: per thread, one block of kPackedCols weight rows
 // at a time, [K][kPackedCols] (a step's weight vectors are one 192-byte run), rewritten for each
 // block (L2-resident while every row tile passes over it). Packing costs (M + N)·K copies against
-// M·N·K multiply-adds: worth it from kPackedMinRows rows on.
+// M·N·K multiply-adds: worth it from kPackedMinRows rows on (2 threads, bf16 weights, packed vs
+// row tiles in GFLOP/s: 64 rows × 640 × 2,048 246–250 vs 236–245, × 262,144 (the LM head of a
+// batch) 211 vs 182; 32 rows × 640 × 2,048 188 vs 239).
 //
 // AVX3 only (32 registers of 16 lanes: a tile of 8 rows × 3 groups of 16 outputs is 24
 // accumulators). With AVX2's 16 registers of 8 lanes the widest tile, 4 rows × 16 outputs, ran
@@ -397,7 +399,7 @@ inline constexpr bool kPackedGemm = kN == 16;
 inline constexpr int kPackedRows = 8;
 inline constexpr int kPackedGroups = 3;
 inline constexpr int kPackedCols = kPackedGroups * int(kReduceLanes);
-inline constexpr int kPackedMinRows = 128;
+inline constexpr int kPackedMinRows = 64;
 
 // Where chain m (of partial sum BitReversed4(m)) starts in chain order, and its length.
 struct ChainOrder {
