@@ -68,11 +68,14 @@ static void check_matmul_shapes(std::mt19937& rng) {
   // (rows, out, in): decode rows, tile remainders, K tails (588 = SigLIP patches), panels, and
   // rows long enough to be summed in K slices (ops/hwy/kernels-inl.h: KSlice; 4304 = SigLIP's MLP), with
   // odd column counts and a tail inside the last slice; then GEMMs of kPackedMinRows = 64 rows
-  // or more (PackedMatMul), with row, column and K remainders (K mod 16 = 12, 1, 0).
+  // or more (PackedMatMul), with row, column and K remainders (K mod 16 = 12, 1, 0), weight blocks
+  // read in 2, 4 and 8 chain parts (K = 2048, 2900, 5601), and 4 blocks per pass of 8 MB of
+  // activations (1024 × 2048).
   const int shapes[][3] = {{1, 37, 640},  {1, 300, 17},  {1, 5, 3},      {3, 9, 588},    {8, 2, 16},
                            {9, 70, 1000}, {17, 130, 33}, {16, 257, 256}, {2, 1, 1},      {12, 64, 72},
                            {17, 67, 1100}, {12, 131, 2050}, {8, 3, 1025},  {13, 66, 4304}, {9, 5, 0},
-                           {130, 67, 1100}, {64, 48, 17}, {133, 97, 16}, {65, 2, 3}, {128, 5, 0}};
+                           {130, 67, 1100}, {64, 48, 17}, {133, 97, 16}, {65, 2, 3},     {128, 5, 0},
+                           {70, 50, 2900},  {66, 17, 5601}, {1024, 50, 2048}};
   for (const auto& s : shapes) {
     const int rows = s[0], out = s[1], in = s[2];
     INFO("matmul " << weight_type_name<W>() << " [" << rows << ", " << in << "] x [" << out << ", " << in << "]^T");
