@@ -68,14 +68,14 @@ static void check_matmul_shapes(std::mt19937& rng) {
   // (rows, out, in): decode rows, tile remainders, K tails (588 = SigLIP patches), panels, and
   // rows long enough to be summed in K slices (ops/hwy/kernels-inl.h: KSlice; 4304 = SigLIP's MLP), with
   // odd column counts and a tail inside the last slice; then GEMMs of kPackedMinRows = 64 rows
-  // or more (PackedMatMul), with row, column and K remainders (K mod 16 = 12, 1, 0), weight blocks
-  // read in 2, 4 and 8 chain parts (K = 2048, 2900, 5601), and 4 blocks per pass of 8 MB of
-  // activations (1024 × 2048).
+  // or more (PackedMatMul), with row, column and K remainders (K mod 16 = 12, 1, 0; M mod 16 = 2,
+  // 5, 13), weight blocks read in 2, 4 and 8 chain parts (K = 2048, 2900, 5601), and a pass of
+  // 8 MB of activations over 2 weight blocks (1024 × 2048; a full pass of 4: the test below).
   const int shapes[][3] = {{1, 37, 640},  {1, 300, 17},  {1, 5, 3},      {3, 9, 588},    {8, 2, 16},
                            {9, 70, 1000}, {17, 130, 33}, {16, 257, 256}, {2, 1, 1},      {12, 64, 72},
                            {17, 67, 1100}, {12, 131, 2050}, {8, 3, 1025},  {13, 66, 4304}, {9, 5, 0},
                            {130, 67, 1100}, {64, 48, 17}, {133, 97, 16}, {65, 2, 3},     {128, 5, 0},
-                           {70, 50, 2900},  {66, 17, 5601}, {1024, 50, 2048}};
+                           {70, 50, 2900},  {77, 50, 2900}, {66, 17, 5601}, {1024, 50, 2048}};
   for (const auto& s : shapes) {
     const int rows = s[0], out = s[1], in = s[2];
     INFO("matmul " << weight_type_name<W>() << " [" << rows << ", " << in << "] x [" << out << ", " << in << "]^T");
@@ -357,11 +357,17 @@ TEST_CASE("VDPBF16PS equals the fma pair of dot_onednn_order on normal numbers, 
 }
 
 TEST_CASE("canonical exp and tanh: every target equals the scalar twin, and their accuracy against double") {
-  // CI sweeps every 61st float of the ranges (≈ 37 M values per function); T5GEMMA2_FULL_SWEEP=1
-  // sweeps all 2.2e9 of each. The twin is computed once per chunk, then every target's row
-  // kernel is compared with it.
+  // CI sweeps every 61st float of the ranges (≈ 37 M values per function) in the Release run and
+  // every 488th under AddressSanitizer (that run looks for memory errors: the full stride took
+  // 443 s there); T5GEMMA2_FULL_SWEEP=1 sweeps all 2.2e9 of each. The twin is computed once per
+  // chunk, then every target's row kernel is compared with it.
   const char* full = std::getenv("T5GEMMA2_FULL_SWEEP");
-  const uint32_t stride = full && std::string(full) == "1" ? 1 : 61;
+#if defined(__SANITIZE_ADDRESS__)
+  constexpr uint32_t kCiStride = 61 * 8;
+#else
+  constexpr uint32_t kCiStride = 61;
+#endif
+  const uint32_t stride = full && std::string(full) == "1" ? 1 : kCiStride;
   const std::vector<std::string> targets = available_targets(/*every_compiled=*/true);
   std::map<std::string, std::size_t> mismatches;
   double exp_ulp = 0, tanh_ulp = 0;
@@ -467,6 +473,28 @@ TEST_CASE("thread counts 1, 2, 3 give the same bits (matmul split over outputs)"
       CHECK(same_bits(outs[0].data, outs[2].data));
     });
   }
+  set_num_threads(int(std::max(1u, std::thread::hardware_concurrency())));
+}
+
+// The packed GEMM's largest blocking: 8.4 MB of activations (M·K ≥ kPackedStreamFloats), so one
+// pass serves 4 weight blocks of 48 outputs; 200 outputs = one full pass of 4 blocks and a pass of
+// 1 block with 8 columns; K = 2050 in 2 chain parts (K mod 16 = 2); M mod 16 = 6. Vector targets
+// (the others run the scalar twin itself), threads 1, 2, 3. The reference is computed once.
+TEST_CASE("packed GEMM: full passes of 4 weight blocks in chain parts equal the scalar twin, any thread count") {
+  const RandomMatmul mm = random_matmul(1030, 200, 2050, 6);
+  const WeightMatrix<float> m = mm.matrix();
+  Tensor ref;
+  Ref::matmul(mm.x, m, ref);
+  for_each_target([&](const std::string&) {
+    if (!HwyDynamicTarget::reads_key_panels()) return;
+    for (int threads : {1, 2, 3}) {
+      INFO("threads " << threads);
+      set_num_threads(threads);
+      Tensor y;
+      Dyn::matmul(mm.x, m, y);
+      CHECK(same_bits(ref.data, y.data));
+    }
+  });
   set_num_threads(int(std::max(1u, std::thread::hardware_concurrency())));
 }
 

@@ -112,7 +112,7 @@ HWY_INLINE VF TransposeReduceLanes(DF d, VF* v) {
 }
 
 // The canonical tree's leaves read left to right: partial sums j = BitReversed4(m), m = 0..15
-// (0, 8, 4, 12, 2, 10, …). Computed in that order, partial sum m completes one tree step per
+// (0, 8, 4, 12, 2, 10, …). Computed in that order, the m-th one completes one tree step per
 // trailing 1-bit of m, as a binary counter carries (PackedTile, PanelDotTile).
 constexpr int BitReversed4(int m) { return ((m & 1) << 3) | ((m & 2) << 1) | ((m & 4) >> 1) | ((m & 8) >> 3); }
 
@@ -383,11 +383,12 @@ struct AlignedRows {
 // (BitReversed4), and a finished chain joins the tree as a binary counter carries (as in
 // PanelDotTile), so each lane performs exactly the fmas and adds of the scalar dot.
 //
-// Both operands are copied first into that order, the "chain order" of K: chain j's elements
-// contiguous, chains in leaf order. Activations: one block per 16 rows, [K][16] (a tile's
-// broadcasts of one step are adjacent). Weights: per thread, one block of kPackedCols weight rows
-// at a time, [K][kPackedCols] (a step's weight vectors are one 192-byte run), rewritten for each
-// block (L2-resident while every row tile passes over it). Packing costs (M + N)·K copies against
+// Both operands are copied first into that order, the "chain order" of K: the elements of each
+// partial sum contiguous, partial sums in leaf order ("chain m" below is the m-th of them, partial
+// sum BitReversed4(m)). Activations: one block per kPackedBlockRows = 16 rows, [K][16] (a tile's
+// broadcasts of one step are adjacent). Weights: per thread, blocks of kPackedCols = 48 weight
+// rows, [K][48] (a step's weight vectors are one 192-byte run), 1 or 4 blocks per pass over the
+// activations, rewritten for each pass (PackedMatMul). Packing costs (M + N)·K copies against
 // M·N·K multiply-adds: worth it from kPackedMinRows rows on (2 threads, bf16 weights, packed vs
 // row tiles in GFLOP/s: 64 rows × 640 × 2,048 246–250 vs 236–245, × 262,144 (the LM head of a
 // batch) 211 vs 182; 32 rows × 640 × 2,048 188 vs 239).
@@ -400,7 +401,8 @@ inline constexpr int kPackedRows = 8;
 inline constexpr int kPackedGroups = 3;
 inline constexpr int kPackedCols = kPackedGroups * int(kReduceLanes);
 inline constexpr int kPackedMinRows = 64;
-inline constexpr std::size_t kPackedPartFloats = 64 * 1024;      // of one weight block per pass: 256 KB
+inline constexpr int kPackedBlockRows = int(kReduceLanes);       // activation rows per packed block
+inline constexpr std::size_t kPackedPartFloats = 64 * 1024;      // per weight block and part: 256 KB
 inline constexpr std::size_t kPackedStreamFloats = 2048 * 1024;  // activations of 8 MB or more: 4 blocks per pass
 
 // Where chain m (of partial sum BitReversed4(m)) starts in chain order, and its length.
@@ -424,7 +426,7 @@ struct ChainOrder {
 // v[i] = row i of a 16 × 16 block -> v[j] = column j (16-lane vectors: AVX3). Four rounds of
 // two-input shuffles: 32-bit and 64-bit interleaves inside 128-bit blocks (4 × 4 transposes),
 // then the 4 × 4 transpose of the blocks themselves.
-template <std::size_t kLanes = kN>
+template <std::size_t kLanes = kN>  // a template only so that the static_assert fires where it is used
 HWY_INLINE void Transpose16(DF d, VF* v) {
   static_assert(kLanes == 16, "16-lane vectors (AVX3)");
   const hn::Repartition<double, DF> d64;
@@ -468,17 +470,16 @@ HWY_INLINE void PackChainOrder(const WT* const* rows, int count, int width, std:
   }
 }
 
-inline constexpr int kPackedBlockRows = int(kReduceLanes);  // activation rows per packed block
-
-// A tile's finished subtrees between calls: carry[l] holds one of 2^l chains per accumulator.
+// A tile's finished subtrees, within a call and between calls (chain parts): carry[l] holds, per
+// accumulator, the sum of 2^l consecutive chains (a left subtree waiting for its right one).
 struct PackedCarry {
   alignas(64) float carry[4][kPackedRows * kPackedGroups][kReduceLanes];
 };
 
 // out[r·stride + c] = dot(x_r, w_c) for the kPackedRows × kPackedCols tile whose activations
 // `a` (rows of a [K][kPackedBlockRows] block) and weights `b` [K][kPackedCols] are in chain order:
-// chains [m0, m1) of it; the tree's state waits in `carry` for the next call, and the call that
-// ends at chain 16 writes `out`. Chains [m0, m1) are one contiguous run of both operands.
+// chains [m0, m1) of it; the tree's state waits in `state` for the next call, and the call with
+// m1 = 16 writes `out`. Chains [m0, m1) are one contiguous run of both operands.
 HWY_INLINE void PackedTile(const float* a, const float* b, const ChainOrder& order, int m0, int m1, PackedCarry& state,
                            float* out, std::size_t stride) {
   const DF d;
@@ -517,9 +518,9 @@ HWY_INLINE void PackedTile(const float* a, const float* b, const ChainOrder& ord
   }
 }
 
-// y [M, N] = x [M, K] · w [N, K]ᵀ through PackedTile. Threads take whole blocks of kPackedCols
-// outputs; a tile that crosses the last row or column is computed into a buffer and its valid
-// part copied. Two cache blockings, both measured on SigLIP's fc2 (4096 × 1152 × 4304: 70 MB of
+// y [M, N] = x [M, K] · w [N, K]ᵀ through PackedTile. Threads take whole passes (1 or 4 blocks of
+// kPackedCols outputs); a tile that crosses the last row or column is computed into a buffer and
+// its valid part copied. Two cache blockings, both measured on SigLIP's fc2 (4096 × 1152 × 4304: 70 MB of
 // packed activations, weight blocks of 826 KB), 2 threads: one block per pass 163–180 GFLOP/s,
 // four blocks per pass in parts 235–265:
 //  * activations of kPackedStreamFloats or more stream from memory once per pass, so a pass
@@ -527,8 +528,8 @@ HWY_INLINE void PackedTile(const float* a, const float* b, const ChainOrder& ord
 //    and reused from L1 for the other blocks;
 //  * a weight block longer than kPackedPartFloats is read in parts of 16 / parts chains (a
 //    contiguous run of both operands), every tile through one part before the next, its tree
-//    state kept in a PackedCarry per tile and block: the part stays in L2 while the
-//    activations stream past it.
+//    state kept in a PackedCarry per tile and block (stored and reloaded: exact, as KSlice's
+//    carries): the pass's parts (up to 4 × 256 KB) stay in L2 while the activations stream past.
 template <class WT>
 HWY_INLINE void PackedMatMul(const float* x, int M, const WT* w, int N, int K, float* y) {
   const ChainOrder order{std::size_t(K)};
