@@ -253,7 +253,8 @@ HWY_INLINE float SumCanonical(const float* x, std::size_t n) {
 
 // ---- matmul: y [M, N] = x [M, K] · w [N, K]ᵀ -------------------------------------------------
 
-// GEMM tile: kTileRows activation rows × kTileCols weight rows. 8 × 2 accumulators of 16 lanes
+// Row tile (attention scores from key rows; matrix products of fewer than kPackedMinRows rows, and
+// every GEMM on AVX2): kTileRows activation rows × kTileCols weight rows. 8 × 2 accumulators of 16 lanes
 // fill the 32 zmm of AVX3 with room for the operands; AVX2 (two ymm per accumulator) takes 4
 // rows. (Measured on Zen 5: 4×4, 6×2 and 4×3 are no faster; prefetching the next tile's
 // weight rows from L2 is slower.)
@@ -555,7 +556,8 @@ HWY_INLINE void PackedMatMul(const float* x, int M, const WT* w, int N, int K, f
   while (parts < 16 && std::size_t(K) * kPackedCols > kPackedPartFloats * std::size_t(parts)) parts *= 2;
   parallel_for(groups, long(M) * N * K, [&](int g0, int g1) {
     PaddedRows weights(std::size_t(per_pass), std::size_t(K) * kPackedCols);  // blocks [K][kPackedCols], chain order
-    std::vector<PackedCarry> carries(parts > 1 ? std::size_t(tiles) * std::size_t(per_pass) : 1);
+    // Not zeroed (PackedTile stores each carry before it loads it): SigLIP's fc2 needs 12 MB a thread.
+    const std::unique_ptr<PackedCarry[]> carries(new PackedCarry[parts > 1 ? std::size_t(tiles) * std::size_t(per_pass) : 1]);
     alignas(64) float edge[kPackedRows][kPackedCols];
     for (int g = g0; g < g1; ++g) {
       const int first = g * per_pass, count_blocks = std::min(per_pass, blocks - first);
